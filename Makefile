@@ -20,7 +20,9 @@ $(PYSTAMP): requirements.lock pyproject.toml
 	touch $@
 
 $(NODESTAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# `npm ci` refuses this lock file: it records only the anvil binary package for this
+	# platform. `npm install --no-save` installs exactly the locked versions and writes nothing.
+	npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: setup
