@@ -1,0 +1,517 @@
+"""The append-only RFC 9162 Merkle log, stored through the ``Database`` seam.
+
+Tables (component ``merkle_log``, schema version 1):
+
+- ``log_entries(leaf_index, leaf_hash, leaf, record_id, record)``: one row per leaf; the
+  leaf hash is level 0 of the tree; ``record_id`` is unique when present.
+- ``log_nodes(level, node_index, hash)``: every perfect subtree hash of level >= 1, written
+  once when its last leaf arrives and never changed.
+- ``log_checkpoints(tree_size, root, note, created_at)``: signed checkpoint notes (the note
+  text is built and verified elsewhere; here it is stored next to the root it commits to).
+
+Append is O(log n) amortized: the right frontier (the perfect subtrees on the right edge of
+the tree, ``range_nodes(0, size)``) is read in the write transaction with one query of at
+most log2(n) rows, and every new interior node is computed from it without further reads.
+No tree state is carried between transactions, so another process's append, or a caller's
+transaction that rolled back after appending, can never leave a stale frontier behind.
+
+Any historic root, inclusion proof or consistency proof is one batched read of the perfect
+subtrees its plan names (``ledger.merkle.inclusion_plan`` / ``consistency_plan``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ledger.errors import (
+    ConflictError,
+    IndexRangeError,
+    MalformedInputError,
+    NotFoundError,
+    StorageError,
+)
+from ledger.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    NodeId,
+    Plan,
+    assemble,
+    check_hash,
+    consistency_plan,
+    fold_right,
+    inclusion_plan,
+    plan_node_ids,
+    range_nodes,
+)
+from ledger.storage.db import Database, IntegrityViolation, Transaction
+
+SCHEMA_COMPONENT = "merkle_log"
+SCHEMA_VERSION = 1
+MAX_RECORD_ID_LENGTH = 256
+_SAVEPOINT = "merkle_log_append"
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+_sha256 = hashlib.sha256
+
+_SCHEMA = [
+    "CREATE TABLE log_entries ("
+    " leaf_index {bigint} PRIMARY KEY,"
+    " leaf_hash {blob} NOT NULL,"
+    " leaf {blob} NOT NULL,"
+    " record_id TEXT UNIQUE,"
+    " record {blob})",
+    "CREATE TABLE log_nodes ("
+    " level INTEGER NOT NULL,"
+    " node_index {bigint} NOT NULL,"
+    " hash {blob} NOT NULL,"
+    " PRIMARY KEY (level, node_index)){without_rowid}",
+    "CREATE TABLE log_checkpoints ("
+    " tree_size {bigint} PRIMARY KEY,"
+    " root {blob} NOT NULL,"
+    " note TEXT NOT NULL,"
+    " created_at TEXT NOT NULL)",
+]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """What to append: the leaf bytes, and optionally the record they commit to."""
+
+    leaf: bytes
+    record_id: str | None = None
+    record: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One stored leaf and what came with it."""
+
+    index: int
+    leaf: bytes
+    leaf_hash: bytes
+    record_id: str | None
+    record: bytes | None
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint note stored with the tree size and root it commits to."""
+
+    tree_size: int
+    root: bytes
+    note: str
+    created_at: str
+
+
+def _check_entry(entry: LogEntry, position: int) -> tuple[bytes, str | None, bytes | None]:
+    where = f"log entry [{position}]"
+    if not isinstance(entry, LogEntry):
+        raise MalformedInputError(f"{where} must be a LogEntry, got {type(entry).__name__}")
+    if not isinstance(entry.leaf, bytes):
+        raise MalformedInputError(f"{where}: leaf must be bytes, got {type(entry.leaf).__name__}")
+    rid = entry.record_id
+    if rid is not None and (not isinstance(rid, str) or not 0 < len(rid) <= MAX_RECORD_ID_LENGTH):
+        raise MalformedInputError(
+            f"{where}: record id must be a string of 1-{MAX_RECORD_ID_LENGTH} characters,"
+            f" got {rid!r}"
+        )
+    if entry.record is not None and not isinstance(entry.record, bytes):
+        raise MalformedInputError(
+            f"{where}: record must be bytes or None, got {type(entry.record).__name__}"
+        )
+    return entry.leaf, rid, entry.record
+
+
+def _check_count(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedInputError(f"{what} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise MalformedInputError(f"{what} must not be negative, got {value}")
+    return value
+
+
+class MerkleLog:
+    """An append-only RFC 9162 log in a SQLite or PostgreSQL database.
+
+    Writes go through a caller's ``db.write()`` transaction (``append``, ``save_checkpoint``)
+    so a record and the state it changes commit together. Reads take an optional ``tx`` to
+    share a snapshot; without one each read opens its own.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        without_rowid = " WITHOUT ROWID" if db.is_sqlite else ""
+        db.ensure_schema(
+            SCHEMA_COMPONENT,
+            SCHEMA_VERSION,
+            [s.replace("{without_rowid}", without_rowid) for s in _SCHEMA],
+        )
+        # The last size seen: a guess that lets one query return the size and the frontier.
+        self._size_hint = 0
+
+    # --- appending ------------------------------------------------------------------------
+
+    def append(self, tx: Transaction, entries: Sequence[LogEntry]) -> list[int]:
+        """Append ``entries`` in the caller's write transaction; return their leaf indices.
+
+        A record id already in the log (or twice in ``entries``) raises ``ConflictError``
+        naming it, and nothing of ``entries`` is written.
+        """
+        checked = [_check_entry(entry, i) for i, entry in enumerate(entries)]
+        if not checked:
+            return []
+        size, frontier = self._frontier(tx)
+        entry_rows: list[tuple[int, bytes, bytes, str | None, bytes | None]] = []
+        node_rows: list[tuple[int, int, bytes]] = []
+        sha256 = _sha256
+        index = size
+        for leaf, record_id, record in checked:
+            node = sha256(_LEAF_PREFIX + leaf).digest()
+            entry_rows.append((index, node, leaf, record_id, record))
+            level, j = 0, index
+            while j & 1:
+                node = sha256(_NODE_PREFIX + frontier.pop() + node).digest()
+                level += 1
+                j >>= 1
+                node_rows.append((level, j, node))
+            frontier.append(node)
+            index += 1
+        tx.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            tx.executemany(
+                "INSERT INTO log_entries (leaf_index, leaf_hash, leaf, record_id, record)"
+                " VALUES (?, ?, ?, ?, ?)",
+                entry_rows,
+            )
+            if node_rows:
+                tx.executemany(
+                    "INSERT INTO log_nodes (level, node_index, hash) VALUES (?, ?, ?)",
+                    node_rows,
+                )
+        except IntegrityViolation as e:
+            tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            raise self._conflict(tx, [rid for _, rid, _ in checked]) from e
+        except BaseException:
+            tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            raise
+        tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        self._size_hint = index
+        return list(range(size, index))
+
+    def append_batch(self, entries: Sequence[LogEntry]) -> list[int]:
+        """Append ``entries`` in a write transaction of their own, committed on return."""
+        with self.db.write() as tx:
+            return self.append(tx, entries)
+
+    def _frontier(self, tx: Transaction) -> tuple[int, list[bytes]]:
+        """The stored size and the hashes of ``range_nodes(0, size)``, left to right."""
+        guess = self._size_hint
+        found, size = self._fetch(tx, range_nodes(0, guess), with_size=True)
+        assert size is not None
+        if size != guess:
+            found, _ = self._fetch(tx, range_nodes(0, size))
+        self._size_hint = size
+        ids = range_nodes(0, size)
+        missing = [n for n in ids if n not in found]
+        if missing:
+            raise StorageError(
+                f"the log has {size} leaves but its frontier nodes {missing} are missing"
+            )
+        return size, [found[n] for n in ids]
+
+    def _conflict(self, tx: Transaction, record_ids: list[str | None]) -> ConflictError:
+        counts = Counter(rid for rid in record_ids if rid is not None)
+        for rid, count in counts.items():
+            if count > 1:
+                return ConflictError(f"record id {rid!r} appears {count} times in one append")
+        for rid in counts:
+            row = tx.query_one("SELECT leaf_index FROM log_entries WHERE record_id = ?", (rid,))
+            if row is not None:
+                return ConflictError(f"record id {rid!r} is already in the log at index {row[0]}")
+        return ConflictError("the append conflicts with stored leaves (concurrent writer?)")
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self, tx: Transaction | None) -> Iterator[Transaction]:
+        if tx is not None:
+            yield tx
+        else:
+            with self.db.read() as own:
+                yield own
+
+    def size(self, tx: Transaction | None = None) -> int:
+        """The number of leaves in the log."""
+        with self._reading(tx) as t:
+            return self._stored_size(t)
+
+    def _stored_size(self, tx: Transaction) -> int:
+        row = tx.query_one("SELECT MAX(leaf_index) FROM log_entries")
+        size = 0 if row is None or row[0] is None else int(row[0]) + 1
+        self._size_hint = size
+        return size
+
+    def _fetch(
+        self, tx: Transaction, ids: Iterable[NodeId], *, with_size: bool = False
+    ) -> tuple[dict[NodeId, bytes], int | None]:
+        """Look up perfect subtree hashes (and, if asked, the size) in one query."""
+        leaves: list[int] = []
+        nodes: list[int] = []
+        for level, index in ids:
+            if level == 0:
+                leaves.append(index)
+            else:
+                nodes += (level, index)
+        parts: list[str] = []
+        params: list[int] = []
+        if with_size:
+            parts.append("SELECT -1, COALESCE(MAX(leaf_index), -1) + 1, NULL FROM log_entries")
+        if leaves:
+            marks = ", ".join("?" * len(leaves))
+            parts.append(
+                f"SELECT 0, leaf_index, leaf_hash FROM log_entries WHERE leaf_index IN ({marks})"
+            )
+            params += leaves
+        if nodes:
+            pairs = ", ".join(["(?, ?)"] * (len(nodes) // 2))
+            parts.append(
+                "SELECT level, node_index, hash FROM log_nodes"
+                f" WHERE (level, node_index) IN ({self._values(pairs)})"
+            )
+            params += nodes
+        found: dict[NodeId, bytes] = {}
+        size: int | None = None
+        if not parts:
+            return found, size
+        for level, index, value in tx.query(" UNION ALL ".join(parts), params):
+            if level == -1:
+                size = int(index)
+                continue
+            found[(int(level), int(index))] = bytes(value)
+        return found, size
+
+    def _values(self, pairs: str) -> str:
+        return f"VALUES {pairs}" if self.db.is_sqlite else pairs
+
+    def read_nodes(
+        self, ids: Iterable[NodeId], tx: Transaction | None = None
+    ) -> dict[NodeId, bytes]:
+        """Perfect subtree hashes by ``(level, index)``; raises ``NotFoundError`` if absent.
+
+        This makes a ``MerkleLog`` a ``ledger.merkle.NodeReader``.
+        """
+        wanted = set(ids)
+        with self._reading(tx) as t:
+            found, _ = self._fetch(t, wanted)
+            missing = wanted - found.keys()
+            if missing:
+                raise NotFoundError(
+                    f"subtrees {sorted(missing)} are not in the log of size {self._stored_size(t)}"
+                )
+        return found
+
+    def _plan_nodes(self, tx: Transaction, plan: Plan, size: int) -> dict[NodeId, bytes]:
+        """The nodes a plan needs, after checking that the log reaches ``size``."""
+        wanted = plan_node_ids(plan)
+        wanted.add((0, size - 1))  # the last leaf of the tree asked for must exist
+        found, _ = self._fetch(tx, wanted)
+        if len(found) != len(wanted):
+            stored = self._stored_size(tx)
+            if stored < size:
+                raise IndexRangeError(f"tree size {size} is beyond the log's size {stored}")
+            missing = sorted(wanted - found.keys())
+            raise StorageError(f"the log of size {stored} lacks the subtrees {missing}")
+        for node, value in found.items():
+            if len(value) != HASH_SIZE:
+                raise StorageError(f"stored subtree {node} has {len(value)} bytes, want 32")
+        return found
+
+    def _resolve_size(self, tx: Transaction, size: int | None) -> int:
+        return self._stored_size(tx) if size is None else _check_count(size, "tree size")
+
+    def root(self, size: int | None = None, tx: Transaction | None = None) -> bytes:
+        """The root hash of the first ``size`` leaves (default: the whole log)."""
+        with self._reading(tx) as t:
+            size = self._resolve_size(t, size)
+            if size == 0:
+                return EMPTY_ROOT
+            ids = range_nodes(0, size)
+            found = self._plan_nodes(t, [ids], size)
+            return fold_right([found[n] for n in ids])
+
+    def inclusion_proof(
+        self, index: int, size: int | None = None, tx: Transaction | None = None
+    ) -> list[bytes]:
+        """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
+        with self._reading(tx) as t:
+            size = self._resolve_size(t, size)
+            plan = inclusion_plan(index, size)
+            return assemble(plan, self._plan_nodes(t, plan, size))
+
+    def consistency_proof(
+        self, size1: int, size2: int | None = None, tx: Transaction | None = None
+    ) -> list[bytes]:
+        """RFC 9162 consistency proof from the tree of ``size1`` to that of ``size2``."""
+        with self._reading(tx) as t:
+            size2 = self._resolve_size(t, size2)
+            plan = consistency_plan(size1, size2)
+            if size2 == 0:
+                return []
+            return assemble(plan, self._plan_nodes(t, plan, size2))
+
+    def entry(self, index: int, tx: Transaction | None = None) -> StoredEntry:
+        """The stored leaf at ``index``; ``NotFoundError`` if the log is shorter."""
+        _check_count(index, "leaf index")
+        with self._reading(tx) as t:
+            row = t.query_one(
+                "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
+                " WHERE leaf_index = ?",
+                (index,),
+            )
+            if row is None:
+                raise NotFoundError(
+                    f"no leaf at index {index}: the log has {self._stored_size(t)} leaves"
+                )
+        return _stored_entry(row)
+
+    def entries(
+        self, start: int = 0, stop: int | None = None, tx: Transaction | None = None
+    ) -> list[StoredEntry]:
+        """Stored leaves with ``start <= index < stop`` (default: to the end), in order."""
+        _check_count(start, "start index")
+        with self._reading(tx) as t:
+            if stop is None:
+                rows = t.query(
+                    "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
+                    " WHERE leaf_index >= ? ORDER BY leaf_index",
+                    (start,),
+                )
+            else:
+                rows = t.query(
+                    "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
+                    " WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+                    (start, _check_count(stop, "stop index")),
+                )
+        return [_stored_entry(row) for row in rows]
+
+    def leaf(self, index: int, tx: Transaction | None = None) -> bytes:
+        """The leaf bytes at ``index``."""
+        return self.entry(index, tx).leaf
+
+    def leaf_hash(self, index: int, tx: Transaction | None = None) -> bytes:
+        """The leaf hash (level 0 node) at ``index``."""
+        _check_count(index, "leaf index")
+        with self._reading(tx) as t:
+            row = t.query_one("SELECT leaf_hash FROM log_entries WHERE leaf_index = ?", (index,))
+            if row is None:
+                raise NotFoundError(
+                    f"no leaf at index {index}: the log has {self._stored_size(t)} leaves"
+                )
+        return bytes(row[0])
+
+    def index_of_record(self, record_id: str, tx: Transaction | None = None) -> int:
+        """The leaf index of the record with this id; ``NotFoundError`` if never appended."""
+        if not isinstance(record_id, str):
+            raise MalformedInputError(f"record id must be a string, got {type(record_id).__name__}")
+        with self._reading(tx) as t:
+            row = t.query_one(
+                "SELECT leaf_index FROM log_entries WHERE record_id = ?", (record_id,)
+            )
+        if row is None:
+            raise NotFoundError(f"no record with id {record_id!r} in the log")
+        return int(row[0])
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def save_checkpoint(
+        self,
+        tx: Transaction,
+        tree_size: int,
+        root: bytes,
+        note: str,
+        created_at: str | None = None,
+    ) -> StoredCheckpoint:
+        """Store a checkpoint note for ``tree_size``, in the caller's write transaction.
+
+        The root must be the log's root at that size (``ConflictError`` otherwise; a size
+        beyond the log raises ``IndexRangeError``). Saving again for the same size replaces
+        the note (say, with more cosignatures) and keeps the first ``created_at``.
+        """
+        _check_count(tree_size, "tree size")
+        check_hash(root, "checkpoint root")
+        if not isinstance(note, str) or not note:
+            raise MalformedInputError("checkpoint note must be a non-empty string")
+        actual = self.root(tree_size, tx)
+        if actual != root:
+            raise ConflictError(
+                f"checkpoint root {root.hex()} for tree size {tree_size} is not the log's"
+                f" root {actual.hex()}"
+            )
+        stamp = created_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        tx.execute(
+            "INSERT INTO log_checkpoints (tree_size, root, note, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (tree_size) DO UPDATE SET note = excluded.note",
+            (tree_size, root, note, stamp),
+        )
+        stored = self.checkpoint(tree_size, tx)
+        assert stored is not None
+        return stored
+
+    def checkpoint(self, tree_size: int, tx: Transaction | None = None) -> StoredCheckpoint | None:
+        """The checkpoint stored for exactly ``tree_size``, if any."""
+        _check_count(tree_size, "tree size")
+        with self._reading(tx) as t:
+            row = t.query_one(
+                "SELECT tree_size, root, note, created_at FROM log_checkpoints WHERE tree_size = ?",
+                (tree_size,),
+            )
+        return None if row is None else _stored_checkpoint(row)
+
+    def latest_checkpoint(self, tx: Transaction | None = None) -> StoredCheckpoint | None:
+        """The checkpoint with the largest tree size, if any."""
+        with self._reading(tx) as t:
+            row = t.query_one(
+                "SELECT tree_size, root, note, created_at FROM log_checkpoints"
+                " ORDER BY tree_size DESC LIMIT 1"
+            )
+        return None if row is None else _stored_checkpoint(row)
+
+    def checkpoints_after(self, size: int, tx: Transaction | None = None) -> list[StoredCheckpoint]:
+        """Checkpoints with a tree size greater than ``size``, smallest first."""
+        _check_count(size, "tree size")
+        with self._reading(tx) as t:
+            rows = t.query(
+                "SELECT tree_size, root, note, created_at FROM log_checkpoints"
+                " WHERE tree_size > ? ORDER BY tree_size",
+                (size,),
+            )
+        return [_stored_checkpoint(row) for row in rows]
+
+
+def _stored_entry(row: tuple[object, ...]) -> StoredEntry:
+    index, leaf, leaf_hash, record_id, record = row
+    assert isinstance(index, int) and isinstance(leaf, bytes | memoryview)
+    assert isinstance(leaf_hash, bytes | memoryview)
+    assert record_id is None or isinstance(record_id, str)
+    assert record is None or isinstance(record, bytes | memoryview)
+    return StoredEntry(
+        index=index,
+        leaf=bytes(leaf),
+        leaf_hash=bytes(leaf_hash),
+        record_id=record_id,
+        record=None if record is None else bytes(record),
+    )
+
+
+def _stored_checkpoint(row: tuple[object, ...]) -> StoredCheckpoint:
+    tree_size, root, note, created_at = row
+    assert isinstance(tree_size, int) and isinstance(root, bytes | memoryview)
+    assert isinstance(note, str) and isinstance(created_at, str)
+    return StoredCheckpoint(tree_size, bytes(root), note, created_at)

@@ -1,0 +1,276 @@
+"""The storage-backed Merkle log against the in-memory reference tree, on both backends."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ledger.errors import (
+    ConflictError,
+    IndexRangeError,
+    MalformedInputError,
+    NotFoundError,
+    RootMismatchError,
+)
+from ledger.merkle import (
+    EMPTY_ROOT,
+    MemoryTree,
+    hash_leaf,
+    root_at,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.storage import Database
+from ledger.storage.log import LogEntry, MerkleLog, StoredEntry
+
+
+def leaf_bytes(i: int) -> bytes:
+    return f"leaf-{i}".encode() * (1 + i % 3)
+
+
+def fill(log: MerkleLog, tree: MemoryTree, count: int, batch: int) -> None:
+    start = tree.size
+    for lo in range(start, start + count, batch):
+        hi = min(lo + batch, start + count)
+        indices = log.append_batch(
+            [LogEntry(leaf_bytes(i), f"r{i}", b"rec%d" % i) for i in range(lo, hi)]
+        )
+        assert indices == list(range(lo, hi))
+        for i in range(lo, hi):
+            tree.append(leaf_bytes(i))
+
+
+@pytest.fixture
+def db(database_url: str):
+    database = Database(database_url)
+    yield database
+    database.close()
+
+
+def test_every_historic_size_matches_reference(db: Database) -> None:
+    log, tree = MerkleLog(db), MemoryTree()
+    assert log.size() == 0
+    assert log.root() == EMPTY_ROOT
+    # Uneven batch sizes so frontiers are carried across many transaction boundaries.
+    sizes = [1, 2, 3, 1, 5, 8, 7, 13, 1, 16, 14]
+    for n in sizes:
+        fill(log, tree, n, n)
+    total = tree.size
+    assert total == sum(sizes) == 71
+    assert log.size() == total
+    with db.read() as tx:
+        for size in range(total + 1):
+            root = log.root(size, tx)
+            assert root == tree.root(size)
+            for index in range(size):
+                path = log.inclusion_proof(index, size, tx)
+                assert path == tree.inclusion_proof(index, size)
+                verify_inclusion(index, size, log.leaf_hash(index, tx), path, root)
+            for size1 in range(size + 1):
+                proof = log.consistency_proof(size1, size, tx)
+                assert proof == tree.consistency_proof(size1, size)
+                verify_consistency(size1, size, proof, tree.root(size1), root)
+
+
+def test_random_larger_sizes(db: Database) -> None:
+    log, tree = MerkleLog(db), MemoryTree()
+    rng = random.Random(7)
+    fill(log, tree, 3000, 1000)
+    fill(log, tree, 1234, 617)
+    total = tree.size
+    for _ in range(60):
+        size = rng.randint(1, total)
+        index = rng.randrange(size)
+        size1 = rng.randint(0, size)
+        root = log.root(size)
+        assert root == tree.root(size)
+        path = log.inclusion_proof(index, size)
+        verify_inclusion(index, size, hash_leaf(leaf_bytes(index)), path, root)
+        proof = log.consistency_proof(size1, size)
+        verify_consistency(size1, size, proof, tree.root(size1), root)
+    # A proof of the wrong leaf fails verification, so the checks above can fail.
+    with pytest.raises(RootMismatchError):
+        verify_inclusion(5, total, hash_leaf(b"other"), log.inclusion_proof(5, total), log.root())
+
+
+def test_stored_nodes_are_a_node_reader(db: Database) -> None:
+    log, tree = MerkleLog(db), MemoryTree()
+    fill(log, tree, 100, 40)
+    for size in (1, 33, 64, 100):
+        assert root_at(log, size) == tree.root(size)
+    with pytest.raises(NotFoundError):
+        log.read_nodes([(7, 0)])  # 128 leaves: not yet
+
+
+def test_entries_and_lookups(db: Database) -> None:
+    log = MerkleLog(db)
+    indices = log.append_batch(
+        [LogEntry(b"a", "rec-a", b'{"a":1}'), LogEntry(b"b"), LogEntry(b"c", "rec-c")]
+    )
+    assert indices == [0, 1, 2]
+    assert log.entry(0) == StoredEntry(0, b"a", hash_leaf(b"a"), "rec-a", b'{"a":1}')
+    assert log.entry(1) == StoredEntry(1, b"b", hash_leaf(b"b"), None, None)
+    assert log.leaf(2) == b"c"
+    assert log.leaf_hash(2) == hash_leaf(b"c")
+    assert log.index_of_record("rec-c") == 2
+    assert [e.index for e in log.entries(1)] == [1, 2]
+    assert [e.leaf for e in log.entries(0, 2)] == [b"a", b"b"]
+    with pytest.raises(NotFoundError, match="no leaf at index 3: the log has 3 leaves"):
+        log.entry(3)
+    with pytest.raises(NotFoundError, match="no leaf at index 9"):
+        log.leaf_hash(9)
+    with pytest.raises(NotFoundError, match="rec-z"):
+        log.index_of_record("rec-z")
+    with pytest.raises(MalformedInputError):
+        log.entry(-1)
+
+
+def test_out_of_range_proofs_and_roots(db: Database) -> None:
+    log = MerkleLog(db)
+    log.append_batch([LogEntry(bytes([i])) for i in range(10)])
+    with pytest.raises(IndexRangeError, match="tree size 11 is beyond the log's size 10"):
+        log.root(11)
+    with pytest.raises(IndexRangeError, match="tree size 11 is beyond the log's size 10"):
+        log.inclusion_proof(10, 11)  # the plan's nodes exist, the leaf does not
+    with pytest.raises(IndexRangeError, match="beyond tree size"):
+        log.inclusion_proof(10, 10)
+    with pytest.raises(IndexRangeError, match="beyond the log's size 10"):
+        log.consistency_proof(10, 12)
+    with pytest.raises(IndexRangeError, match="size1 7 is greater than size2 5"):
+        log.consistency_proof(7, 5)
+    with pytest.raises(MalformedInputError):
+        log.root(-1)
+    assert log.consistency_proof(0, 10) == []
+    assert log.consistency_proof(10, 10) == []
+    assert log.inclusion_proof(3) == log.inclusion_proof(3, 10)
+
+
+def test_duplicate_record_id_writes_nothing(db: Database) -> None:
+    log = MerkleLog(db)
+    log.append_batch([LogEntry(b"x", "dup"), LogEntry(b"y", "other")])
+    root, size = log.root(), log.size()
+    with pytest.raises(ConflictError, match=r"record id 'dup' is already in the log at index 0"):
+        log.append_batch([LogEntry(b"z", "fresh"), LogEntry(b"w", "dup")])
+    with pytest.raises(ConflictError, match=r"record id 'twice' appears 2 times"):
+        log.append_batch([LogEntry(b"z", "twice"), LogEntry(b"w", "twice")])
+    assert (log.size(), log.root()) == (size, root)
+    with pytest.raises(NotFoundError):
+        log.index_of_record("fresh")
+    # Inside a caller's transaction the caller may catch the conflict and carry on.
+    with db.write() as tx:
+        with pytest.raises(ConflictError):
+            log.append(tx, [LogEntry(b"q", "new"), LogEntry(b"r", "dup")])
+        assert log.append(tx, [LogEntry(b"q", "new")]) == [2]
+    assert log.index_of_record("new") == 2
+    tree = MemoryTree()
+    for leaf in (b"x", b"y", b"q"):
+        tree.append(leaf)
+    assert log.root() == tree.root()
+
+
+def test_malformed_entries_write_nothing(db: Database) -> None:
+    log = MerkleLog(db)
+    bad = [
+        [LogEntry("text")],  # type: ignore[arg-type]
+        [LogEntry(b"ok"), LogEntry(b"x", record_id="")],
+        [LogEntry(b"ok"), LogEntry(b"x", record=bytearray(b"r"))],  # type: ignore[arg-type]
+        [b"raw bytes"],
+    ]
+    for entries in bad:
+        with pytest.raises(MalformedInputError):
+            log.append_batch(entries)  # type: ignore[arg-type]
+    assert log.size() == 0
+    assert log.append_batch([]) == []
+
+
+def test_rolled_back_append_leaves_no_trace(db: Database) -> None:
+    log, tree = MerkleLog(db), MemoryTree()
+    fill(log, tree, 5, 5)
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), db.write() as tx:
+        assert log.append(tx, [LogEntry(b"gone-1"), LogEntry(b"gone-2")]) == [5, 6]
+        assert log.size(tx) == 7
+        raise Abort
+    assert log.size() == 5
+    # Another log object appends different leaves to the same size the rolled-back
+    # transaction had reached: the first log must not reuse its uncommitted frontier.
+    other = MerkleLog(db)
+    other.append_batch([LogEntry(b"kept-1"), LogEntry(b"kept-2")])
+    log.append_batch([LogEntry(b"after")])
+    for leaf in (b"kept-1", b"kept-2", b"after"):
+        tree.append(leaf)
+    assert log.root() == tree.root()
+    assert log.root() == root_at(log, 8)
+
+
+def test_appends_within_one_transaction_and_reopen(db: Database, database_url: str) -> None:
+    log, tree = MerkleLog(db), MemoryTree()
+    with db.write() as tx:
+        for i in range(12):
+            assert log.append(tx, [LogEntry(leaf_bytes(i))]) == [i]
+            tree.append(leaf_bytes(i))
+    fill(log, tree, 50, 9)
+    root = log.root()
+    reopened_db = Database(database_url)
+    try:
+        reopened = MerkleLog(reopened_db)
+        assert reopened.size() == 62
+        assert reopened.root() == root == tree.root()
+    finally:
+        reopened_db.close()
+
+
+def test_two_databases_on_one_store_stay_consistent(db: Database, database_url: str) -> None:
+    second_db = Database(database_url)
+    try:
+        first, second = MerkleLog(db), MerkleLog(second_db)
+        tree = MemoryTree()
+        rng = random.Random(3)
+        for step in range(20):
+            writer = first if rng.random() < 0.5 else second
+            n = rng.randint(1, 9)
+            base = tree.size
+            entries = [LogEntry(leaf_bytes(base + k), f"id-{base + k}") for k in range(n)]
+            assert writer.append_batch(entries) == list(range(base, base + n))
+            for k in range(n):
+                tree.append(leaf_bytes(base + k))
+            reader = second if writer is first else first
+            assert reader.size() == tree.size, step
+            assert reader.root() == tree.root()
+        size = tree.size
+        proof = first.consistency_proof(10, size)
+        verify_consistency(10, size, proof, second.root(10), second.root())
+    finally:
+        second_db.close()
+
+
+def test_checkpoints(db: Database) -> None:
+    log = MerkleLog(db)
+    log.append_batch([LogEntry(bytes([i])) for i in range(20)])
+    assert log.latest_checkpoint() is None
+    with db.write() as tx:
+        first = log.save_checkpoint(tx, 5, log.root(5, tx), "note-5", created_at="t1")
+        log.save_checkpoint(tx, 20, log.root(20, tx), "note-20")
+        log.save_checkpoint(tx, 12, log.root(12, tx), "note-12")
+    assert first.tree_size == 5 and first.note == "note-5" and first.created_at == "t1"
+    assert log.checkpoint(5) == first
+    assert log.checkpoint(6) is None
+    latest = log.latest_checkpoint()
+    assert latest is not None and latest.tree_size == 20 and latest.root == log.root()
+    assert [c.tree_size for c in log.checkpoints_after(5)] == [12, 20]
+    assert log.checkpoints_after(20) == []
+    # Saving again replaces the note (more cosignatures), keeps the first timestamp.
+    with db.write() as tx:
+        again = log.save_checkpoint(tx, 5, log.root(5, tx), "note-5 cosigned")
+    assert again.note == "note-5 cosigned" and again.created_at == "t1"
+    with pytest.raises(ConflictError, match="is not the log's root"), db.write() as tx:
+        log.save_checkpoint(tx, 6, log.root(5, tx), "wrong")
+    with pytest.raises(IndexRangeError), db.write() as tx:
+        log.save_checkpoint(tx, 21, log.root(20, tx), "future")
+    with pytest.raises(MalformedInputError), db.write() as tx:
+        log.save_checkpoint(tx, 6, b"short", "bad root")
+    assert [c.tree_size for c in log.checkpoints_after(0)] == [5, 12, 20]
