@@ -280,10 +280,9 @@ class MerkleLog:
             )
             params += leaves
         if nodes:
-            pairs = ", ".join(["(?, ?)"] * (len(nodes) // 2))
             parts.append(
                 "SELECT level, node_index, hash FROM log_nodes"
-                f" WHERE (level, node_index) IN ({self._values(pairs)})"
+                f" WHERE {self._node_filter(len(nodes) // 2)}"
             )
             params += nodes
         found: dict[NodeId, bytes] = {}
@@ -297,8 +296,11 @@ class MerkleLog:
             found[(int(level), int(index))] = bytes(value)
         return found, size
 
-    def _values(self, pairs: str) -> str:
-        return f"VALUES {pairs}" if self.db.is_sqlite else pairs
+    @staticmethod
+    def _node_filter(count: int) -> str:
+        # An OR of point lookups: both SQLite and PostgreSQL turn it into index searches
+        # (a row-value IN list makes SQLite scan the table).
+        return " OR ".join(["(level = ? AND node_index = ?)"] * count)
 
     def read_nodes(
         self, ids: Iterable[NodeId], tx: Transaction | None = None
