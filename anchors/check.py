@@ -1,0 +1,140 @@
+"""Checking a checkpoint against the chain's anchors.
+
+``check_checkpoint_against_anchor`` is pure (values in, ``None`` or a
+``ledger.errors.VerificationError`` out): it is what the auditor's ``--rpc`` check and the
+monitor run once they hold an anchored ``(size, root)`` and a consistency proof between it
+and the checkpoint they were shown. ``fetch_anchor`` / ``fetch_latest_anchor`` read the
+anchor from an ``AnchorRegistry`` contract; chain failures surface as
+``anchors.errors.ChainError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from anchors.errors import ChainError
+from ledger.errors import (
+    IndexRangeError,
+    MalformedInputError,
+    NotFoundError,
+    VerificationError,
+)
+from ledger.merkle import check_hash, verify_consistency
+
+ZERO_ROOT = bytes(32)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An anchored tree head: the registry's ``index``-th anchor, of ``tree_size`` leaves."""
+
+    index: int
+    tree_size: int
+    root: bytes
+
+
+class AnchorMismatchError(VerificationError):
+    """A checkpoint that is not the anchored tree head, nor consistent with it."""
+
+    def __init__(
+        self, size: int, root: bytes, anchored_size: int, anchored_root: bytes, why: str
+    ) -> None:
+        super().__init__(
+            f"checkpoint (size {size}, root {root.hex()}) is not consistent with the anchor "
+            f"(size {anchored_size}, root {anchored_root.hex()}) on chain: {why}"
+        )
+        self.size = size
+        self.root = root
+        self.anchored_size = anchored_size
+        self.anchored_root = anchored_root
+
+
+class AnchorNotFoundError(NotFoundError):
+    """No anchor on chain for the tree size asked for."""
+
+
+def _check_size(value: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedInputError(f"{what} must be an integer, got {type(value).__name__}")
+    if not 0 <= value < 2**64:
+        raise MalformedInputError(f"{what} must be in [0, 2**64), got {value}")
+
+
+def check_checkpoint_against_anchor(
+    size: int,
+    root: bytes,
+    anchored_size: int,
+    anchored_root: bytes,
+    consistency_path: Sequence[bytes],
+) -> None:
+    """Raise unless the checkpoint ``(size, root)`` and the anchor describe one history.
+
+    - ``size == anchored_size``: the roots must be equal and the path empty;
+    - ``size > anchored_size``: the path proves the checkpoint extends the anchor;
+    - ``size < anchored_size``: the path proves the anchor extends the checkpoint.
+
+    Malformed values raise ``MalformedInputError``; a failed check raises
+    ``AnchorMismatchError`` (a ``VerificationError``) naming both tree heads.
+    """
+    _check_size(size, "checkpoint size")
+    _check_size(anchored_size, "anchored size")
+    check_hash(root, "checkpoint root")
+    check_hash(anchored_root, "anchored root")
+    if anchored_size == 0:
+        raise MalformedInputError("an anchor has at least one leaf, got anchored size 0")
+    try:
+        if size >= anchored_size:
+            verify_consistency(anchored_size, size, consistency_path, anchored_root, root)
+        else:
+            verify_consistency(size, anchored_size, consistency_path, root, anchored_root)
+    except MalformedInputError:
+        raise
+    except VerificationError as exc:
+        raise AnchorMismatchError(size, root, anchored_size, anchored_root, str(exc)) from exc
+
+
+def _call(fn: Any, what: str) -> Any:
+    """Run a contract view; wrap every chain failure in ``ChainError``."""
+    try:
+        return fn.call()
+    except ChainError:
+        raise
+    except Exception as exc:  # web3, HTTP and eth-tester failures alike
+        raise ChainError(f"cannot read {what} from the chain: {exc}") from exc
+
+
+def fetch_anchor(registry: Any, size: int) -> Anchor:
+    """The anchor of ``size`` leaves in ``registry`` (a web3 AnchorRegistry contract).
+
+    Raises ``AnchorNotFoundError`` when that size was never anchored, ``ChainError`` when the
+    chain cannot be read.
+    """
+    _check_size(size, "tree size")
+    root = bytes(_call(registry.functions.rootForSize(size), f"the root anchored for {size}"))
+    if root == ZERO_ROOT:
+        raise AnchorNotFoundError(
+            f"tree size {size} is not anchored in registry {registry.address}"
+        )
+    index = int(_call(registry.functions.indexForSize(size), f"the anchor index of {size}"))
+    return Anchor(index=index, tree_size=size, root=root)
+
+
+def fetch_latest_anchor(registry: Any) -> Anchor | None:
+    """The registry's latest anchor, or None when nothing was anchored yet."""
+    count = int(_call(registry.functions.anchorCount(), "the anchor count"))
+    if count == 0:
+        return None
+    tree_size, root = _call(registry.functions.anchorAt(count - 1), f"anchor {count - 1}")
+    return Anchor(index=count - 1, tree_size=int(tree_size), root=bytes(root))
+
+
+def fetch_anchor_at(registry: Any, index: int) -> Anchor:
+    """The registry's ``index``-th anchor (0-based)."""
+    _check_size(index, "anchor index")
+    count = int(_call(registry.functions.anchorCount(), "the anchor count"))
+    if index >= count:
+        raise IndexRangeError(f"anchor index {index} is beyond the {count} anchors on chain")
+    tree_size, root = _call(registry.functions.anchorAt(index), f"anchor {index}")
+    return Anchor(index=index, tree_size=int(tree_size), root=bytes(root))
