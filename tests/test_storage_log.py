@@ -16,12 +16,15 @@ from ledger.errors import (
 from ledger.merkle import (
     EMPTY_ROOT,
     MemoryTree,
+    consistency_plan,
     hash_leaf,
+    inclusion_plan,
     root_at,
     verify_consistency,
     verify_inclusion,
 )
 from ledger.storage import Database
+from ledger.storage._plans import fast_consistency_plan, fast_inclusion_plan
 from ledger.storage.log import LogEntry, MerkleLog, StoredEntry
 
 
@@ -274,3 +277,22 @@ def test_checkpoints(db: Database) -> None:
     with pytest.raises(MalformedInputError), db.write() as tx:
         log.save_checkpoint(tx, 6, b"short", "bad root")
     assert [c.tree_size for c in log.checkpoints_after(0)] == [5, 12, 20]
+
+
+def test_fast_plans_equal_reference_plans() -> None:
+    for size in range(1, 260):
+        for index in range(size):
+            assert fast_inclusion_plan(index, size) == inclusion_plan(index, size)
+        for size1 in range(size + 1):
+            assert fast_consistency_plan(size1, size) == consistency_plan(size1, size)
+    rng = random.Random(11)
+    for _ in range(2000):
+        size = rng.randint(1, 1 << 40)
+        index, size1 = rng.randrange(size), rng.randint(0, size)
+        assert fast_inclusion_plan(index, size) == inclusion_plan(index, size)
+        assert fast_consistency_plan(size1, size) == consistency_plan(size1, size)
+    for bad in ((5, 5), (-1, 3), (True, 3)):
+        with pytest.raises((IndexRangeError, MalformedInputError)):
+            fast_inclusion_plan(*bad)
+    with pytest.raises(IndexRangeError):
+        fast_consistency_plan(6, 5)

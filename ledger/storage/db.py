@@ -28,6 +28,7 @@ from ledger.errors import MalformedInputError, StorageError
 
 Row = tuple[Any, ...]
 WRITE_LOCK_KEY = 0x6C6F7470726F6F66  # "lotproof" as an advisory lock key (PostgreSQL)
+SQLITE_MMAP_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,9 @@ class Database:
                 conn = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
+                # Reads through a memory map skip a copy per page: proofs at 1M leaves are
+                # about twice as fast (scripts/bench_log.py).
+                conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
                 conn.execute("PRAGMA foreign_keys=ON")
                 return conn
             import psycopg

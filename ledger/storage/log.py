@@ -40,14 +40,11 @@ from ledger.merkle import (
     HASH_SIZE,
     NodeId,
     Plan,
-    assemble,
     check_hash,
-    consistency_plan,
     fold_right,
-    inclusion_plan,
-    plan_node_ids,
     range_nodes,
 )
+from ledger.storage._plans import fast_consistency_plan, fast_inclusion_plan, node_ids
 from ledger.storage.db import Database, IntegrityViolation, Transaction
 
 SCHEMA_COMPONENT = "merkle_log"
@@ -263,44 +260,28 @@ class MerkleLog:
     ) -> tuple[dict[NodeId, bytes], int | None]:
         """Look up perfect subtree hashes (and, if asked, the size) in one query."""
         leaves: list[int] = []
-        nodes: list[int] = []
+        levels: list[int] = []
+        indices: list[int] = []
         for level, index in ids:
             if level == 0:
                 leaves.append(index)
             else:
-                nodes += (level, index)
-        parts: list[str] = []
-        params: list[int] = []
-        if with_size:
-            parts.append("SELECT -1, COALESCE(MAX(leaf_index), -1) + 1, NULL FROM log_entries")
-        if leaves:
-            marks = ", ".join("?" * len(leaves))
-            parts.append(
-                f"SELECT 0, leaf_index, leaf_hash FROM log_entries WHERE leaf_index IN ({marks})"
-            )
-            params += leaves
-        if nodes:
-            parts.append(
-                "SELECT level, node_index, hash FROM log_nodes"
-                f" WHERE {self._node_filter(len(nodes) // 2)}"
-            )
-            params += nodes
+                levels.append(level)
+                indices.append(index)
+        if self.db.is_sqlite:
+            sql, params = _sqlite_fetch(leaves, levels, indices, with_size)
+        else:
+            sql, params = _postgres_fetch(leaves, levels, indices, with_size)
         found: dict[NodeId, bytes] = {}
         size: int | None = None
-        if not parts:
+        if not sql:
             return found, size
-        for level, index, value in tx.query(" UNION ALL ".join(parts), params):
+        for level, index, value in tx.query(sql, params):
             if level == -1:
-                size = int(index)
-                continue
-            found[(int(level), int(index))] = bytes(value)
+                size = index
+            else:
+                found[level, index] = value
         return found, size
-
-    @staticmethod
-    def _node_filter(count: int) -> str:
-        # An OR of point lookups: both SQLite and PostgreSQL turn it into index searches
-        # (a row-value IN list makes SQLite scan the table).
-        return " OR ".join(["(level = ? AND node_index = ?)"] * count)
 
     def read_nodes(
         self, ids: Iterable[NodeId], tx: Transaction | None = None
@@ -321,7 +302,7 @@ class MerkleLog:
 
     def _plan_nodes(self, tx: Transaction, plan: Plan, size: int) -> dict[NodeId, bytes]:
         """The nodes a plan needs, after checking that the log reaches ``size``."""
-        wanted = plan_node_ids(plan)
+        wanted = set(node_ids(plan))
         wanted.add((0, size - 1))  # the last leaf of the tree asked for must exist
         found, _ = self._fetch(tx, wanted)
         if len(found) != len(wanted):
@@ -354,8 +335,8 @@ class MerkleLog:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
         with self._reading(tx) as t:
             size = self._resolve_size(t, size)
-            plan = inclusion_plan(index, size)
-            return assemble(plan, self._plan_nodes(t, plan, size))
+            plan = fast_inclusion_plan(index, size)
+            return _assemble(plan, self._plan_nodes(t, plan, size))
 
     def consistency_proof(
         self, size1: int, size2: int | None = None, tx: Transaction | None = None
@@ -363,10 +344,10 @@ class MerkleLog:
         """RFC 9162 consistency proof from the tree of ``size1`` to that of ``size2``."""
         with self._reading(tx) as t:
             size2 = self._resolve_size(t, size2)
-            plan = consistency_plan(size1, size2)
+            plan = fast_consistency_plan(size1, size2)
             if size2 == 0:
                 return []
-            return assemble(plan, self._plan_nodes(t, plan, size2))
+            return _assemble(plan, self._plan_nodes(t, plan, size2))
 
     def entry(self, index: int, tx: Transaction | None = None) -> StoredEntry:
         """The stored leaf at ``index``; ``NotFoundError`` if the log is shorter."""
@@ -495,6 +476,62 @@ class MerkleLog:
                 (size,),
             )
         return [_stored_checkpoint(row) for row in rows]
+
+
+_SIZE_SQL = "SELECT -1, COALESCE(MAX(leaf_index), -1) + 1, NULL FROM log_entries"
+
+
+def _sqlite_fetch(
+    leaves: list[int], levels: list[int], indices: list[int], with_size: bool
+) -> tuple[str, list[object]]:
+    """SQLite: a join against a VALUES list, so each node is one primary-key search.
+
+    Measured at 1M leaves, this beats an OR of point searches and a UNION ALL of them; a
+    row-value ``(level, node_index) IN (...)`` makes SQLite scan the whole table.
+    """
+    parts: list[str] = []
+    params: list[object] = []
+    if levels:
+        pairs = ", ".join(["(?, ?)"] * len(levels))
+        parts.append(
+            f"WITH q(l, i) AS (VALUES {pairs}) SELECT level, node_index, hash"
+            " FROM q CROSS JOIN log_nodes ON level = q.l AND node_index = q.i"
+        )
+        for level, index in zip(levels, indices, strict=True):
+            params += (level, index)
+    if leaves:
+        marks = ", ".join("?" * len(leaves))
+        parts.append(
+            f"SELECT 0, leaf_index, leaf_hash FROM log_entries WHERE leaf_index IN ({marks})"
+        )
+        params += leaves
+    if with_size:
+        parts.append(_SIZE_SQL)
+    return " UNION ALL ".join(parts), params
+
+
+_POSTGRES_NODES_SQL = (
+    "SELECT 0, leaf_index, leaf_hash FROM log_entries WHERE leaf_index = ANY(?::bigint[])"
+    " UNION ALL SELECT n.level, n.node_index, n.hash"
+    " FROM unnest(?::int[], ?::bigint[]) AS q(l, i)"
+    " JOIN log_nodes n ON n.level = q.l AND n.node_index = q.i"
+)
+
+
+def _postgres_fetch(
+    leaves: list[int], levels: list[int], indices: list[int], with_size: bool
+) -> tuple[str, list[object]]:
+    """PostgreSQL: arrays as parameters, so the statement text never changes and the
+    server prepares it once per connection."""
+    sql = _POSTGRES_NODES_SQL
+    if with_size:
+        sql = f"{_SIZE_SQL} UNION ALL {sql}"
+    return sql, [leaves, levels, indices]
+
+
+def _assemble(plan: Plan, nodes: dict[NodeId, bytes]) -> list[bytes]:
+    """``ledger.merkle.assemble`` without a fold call for the usual one-node element."""
+    return [nodes[e[0]] if len(e) == 1 else fold_right([nodes[n] for n in e]) for e in plan]
 
 
 def _stored_entry(row: tuple[object, ...]) -> StoredEntry:
