@@ -1,0 +1,933 @@
+"""Proof bundles: the records a query returned, with everything needed to verify them offline.
+
+The format is specified byte by byte in ``docs/bundle.md``; this module is its reference
+builder and verifier. It is pure: JSON bytes or dicts in, a ``Bundle`` or a
+``BundleReport`` out. Looking an anchor up on chain is the caller's business (the auditor
+CLI does it with ``anchors``); here the anchor is only checked for consistency with the
+checkpoint.
+
+``check_bundle`` runs every check and returns a report listing each one (a malformed bundle
+raises ``MalformedInputError`` before any check); ``verify_bundle`` raises
+``BundleVerificationError`` (carrying the report) unless every check passed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ledger.canonical import JsonValue, canonical_bytes, parse_json
+from ledger.checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_note
+from ledger.errors import LedgerError, MalformedInputError, VerificationError
+from ledger.leaf import LEAF_SIZE, LeafKind, decode_leaf
+from ledger.merkle import (
+    hash_leaf,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.records import SignedRecord, key_id_for, verify_record
+from ledger.trade import bodies, codes
+
+BUNDLE_FORMAT = "lotproof-bundle"
+BUNDLE_VERSION = 1
+MAX_BUNDLE_BYTES = 512 << 20
+MAX_ENTRIES = 2_000_000
+MAX_PATH = 64
+TRACE_DIRECTIONS = frozenset({"forward", "reverse"})
+
+PUBLIC_REDACTED_TYPES = frozenset(
+    {"order", "invoice", "acceptance", "dispute", "dispute_resolution", "return", "correction"}
+)
+"""Record types the public view replaces by their leaf hash: they carry prices, amounts
+(an acceptance leaf carries the amount due), or commercial terms."""
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
+
+
+class BundleVerificationError(VerificationError):
+    """A bundle that failed at least one check; ``report`` lists them all."""
+
+    def __init__(self, report: BundleReport) -> None:
+        failures = report.failures
+        first = failures[0] if failures else None
+        summary = f"{len(failures)} check(s) failed" + (
+            f"; first: {first.check} {first.subject}: {first.detail}" if first else ""
+        )
+        super().__init__(summary)
+        self.report = report
+
+
+# --- model ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One log entry: full (leaf bytes and signed record) or redacted (leaf hash only)."""
+
+    leaf_index: int
+    inclusion_path: tuple[bytes, ...]
+    leaf: bytes | None = None
+    record: SignedRecord | None = None
+    redacted_leaf_hash: bytes | None = None
+    redacted_type: str | None = None
+
+    def __post_init__(self) -> None:
+        full = self.leaf is not None and self.record is not None
+        redacted = self.redacted_leaf_hash is not None
+        if full == redacted or (self.leaf is None) != (self.record is None):
+            raise MalformedInputError(
+                f"entry {self.leaf_index} must have either leaf and record, or leaf_hash only"
+            )
+
+    @property
+    def redacted(self) -> bool:
+        return self.redacted_leaf_hash is not None
+
+    @property
+    def leaf_hash(self) -> bytes:
+        if self.redacted_leaf_hash is not None:
+            return self.redacted_leaf_hash
+        assert self.leaf is not None
+        return hash_leaf(self.leaf)
+
+    @property
+    def type(self) -> str | None:
+        """The record type (for a redacted entry: the builder's unverified hint)."""
+        return self.record.record.type if self.record is not None else self.redacted_type
+
+    def redact(self) -> Entry:
+        """The leaf-hash-only form of this entry."""
+        if self.redacted:
+            return self
+        return Entry(
+            self.leaf_index,
+            self.inclusion_path,
+            redacted_leaf_hash=self.leaf_hash,
+            redacted_type=self.type,
+        )
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {"leaf_index": self.leaf_index}
+        if self.redacted:
+            assert self.redacted_leaf_hash is not None
+            out["leaf_hash"] = self.redacted_leaf_hash.hex()
+            out["redacted"] = self.redacted_type or True
+        else:
+            assert self.leaf is not None and self.record is not None
+            out["leaf"] = self.leaf.hex()
+            out["record"] = self.record.to_dict()
+        out["inclusion_path"] = [h.hex() for h in self.inclusion_path]
+        return out
+
+
+@dataclass(frozen=True)
+class Link:
+    """A trace edge: entry ``source`` leads to entry ``target`` (leaf indices)."""
+
+    source: int
+    target: int
+
+
+@dataclass(frozen=True)
+class Trace:
+    direction: str
+    start: int
+    links: tuple[Link, ...]
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        return {
+            "direction": self.direction,
+            "start": self.start,
+            "links": [{"from": link.source, "to": link.target} for link in self.links],
+        }
+
+
+@dataclass(frozen=True)
+class AnchorRef:
+    """Where a checkpoint of the log is anchored on chain."""
+
+    chain_id: int
+    registry: bytes
+    tx_hash: bytes
+    block_number: int
+    tree_size: int
+    root_hash: bytes
+    consistency_path: tuple[bytes, ...] = ()
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        return {
+            "chain_id": self.chain_id,
+            "registry": "0x" + self.registry.hex(),
+            "tx_hash": "0x" + self.tx_hash.hex(),
+            "block_number": self.block_number,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash.hex(),
+            "consistency_path": [h.hex() for h in self.consistency_path],
+        }
+
+
+@dataclass(frozen=True)
+class Bundle:
+    checkpoint: str
+    entries: tuple[Entry, ...]
+    signers: Mapping[str, int]
+    trace: Trace | None = None
+    anchor: AnchorRef | None = None
+    query: Mapping[str, JsonValue] = field(default_factory=dict)
+
+    def entry(self, leaf_index: int) -> Entry | None:
+        return self._by_index.get(leaf_index)
+
+    @property
+    def _by_index(self) -> dict[int, Entry]:
+        cached: dict[int, Entry] | None = self.__dict__.get("_index_cache")
+        if cached is None:
+            cached = {e.leaf_index: e for e in self.entries}
+            object.__setattr__(self, "_index_cache", cached)
+        return cached
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        return {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "query": dict(self.query),
+            "checkpoint": self.checkpoint,
+            "entries": [e.to_dict() for e in self.entries],
+            "signers": dict(sorted(self.signers.items())),
+            "trace": self.trace.to_dict() if self.trace is not None else None,
+            "anchor": self.anchor.to_dict() if self.anchor is not None else None,
+        }
+
+    def to_json(self) -> bytes:
+        """Canonical JSON bytes of the bundle."""
+        return canonical_bytes(self.to_dict())
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Bundle:
+        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        if size > MAX_BUNDLE_BYTES:
+            raise MalformedInputError(f"bundle has {size} bytes, at most {MAX_BUNDLE_BYTES}")
+        return cls.from_dict(parse_json(data, "bundle"))
+
+    @classmethod
+    def from_dict(cls, data: JsonValue) -> Bundle:
+        return _parse_bundle(data)
+
+
+def build_bundle(
+    *,
+    checkpoint: str,
+    entries: Iterable[Entry],
+    signers: Mapping[str, int],
+    trace: Trace | None = None,
+    anchor: AnchorRef | None = None,
+    query: Mapping[str, JsonValue] | None = None,
+    redact_types: Iterable[str] = (),
+) -> Bundle:
+    """Assemble a bundle: entries sorted by leaf index (duplicates merged), redacting
+    entries whose record type is in ``redact_types``."""
+    hidden = frozenset(redact_types)
+    unique: dict[int, Entry] = {}
+    for given in entries:
+        entry = given.redact() if given.type in hidden else given
+        unique.setdefault(entry.leaf_index, entry)
+    ordered = tuple(unique[i] for i in sorted(unique))
+    bundle = Bundle(
+        checkpoint=checkpoint,
+        entries=ordered,
+        signers=dict(signers),
+        trace=trace,
+        anchor=anchor,
+        query=dict(query or {}),
+    )
+    # Round-trip through the parser so a builder bug cannot emit a malformed bundle.
+    return Bundle.from_dict(bundle.to_dict())
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _obj(
+    value: JsonValue,
+    where: str,
+    required: set[str],
+    optional: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedInputError(f"{where} must be an object, got {type(value).__name__}")
+    missing = required - value.keys()
+    if missing:
+        raise MalformedInputError(f"{where} is missing {', '.join(sorted(missing))}")
+    extra = value.keys() - required - optional
+    if extra:
+        raise MalformedInputError(f"{where} has unknown fields {', '.join(sorted(extra))}")
+    return value
+
+
+def _uint(value: JsonValue, where: str, maximum: int = 2**64 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise MalformedInputError(f"{where} must be an integer in 0..{maximum}, got {value!r}")
+    return value
+
+
+def _hash(value: JsonValue, where: str) -> bytes:
+    if not isinstance(value, str) or not _HEX64.match(value):
+        raise MalformedInputError(f"{where} must be 64 lowercase hex digits, got {value!r:.80}")
+    return bytes.fromhex(value)
+
+
+def _path(value: JsonValue, where: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PATH:
+        raise MalformedInputError(f"{where} must be a list of at most {MAX_PATH} hashes")
+    return tuple(_hash(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _prefixed_hex(value: JsonValue, where: str, size: int) -> bytes:
+    if (
+        not isinstance(value, str)
+        or not value.startswith("0x")
+        or len(value) != 2 + 2 * size
+        or not re.fullmatch(r"[0-9a-f]*", value[2:])
+    ):
+        raise MalformedInputError(
+            f"{where} must be 0x and {2 * size} lowercase hex digits, got {value!r:.80}"
+        )
+    return bytes.fromhex(value[2:])
+
+
+def _parse_entry(value: JsonValue, where: str) -> Entry:
+    if isinstance(value, dict) and "leaf_hash" in value:
+        d = _obj(value, where, {"leaf_index", "leaf_hash", "redacted", "inclusion_path"})
+        hint = d["redacted"]
+        if hint is not True and (not isinstance(hint, str) or hint not in bodies.BODY_TYPES):
+            raise MalformedInputError(f"{where}.redacted must be true or a record type")
+        return Entry(
+            leaf_index=_uint(d["leaf_index"], f"{where}.leaf_index"),
+            inclusion_path=_path(d["inclusion_path"], f"{where}.inclusion_path"),
+            redacted_leaf_hash=_hash(d["leaf_hash"], f"{where}.leaf_hash"),
+            redacted_type=hint if isinstance(hint, str) else None,
+        )
+    d = _obj(value, where, {"leaf_index", "leaf", "record", "inclusion_path"})
+    leaf_hex = d["leaf"]
+    if (
+        not isinstance(leaf_hex, str)
+        or len(leaf_hex) != 2 * LEAF_SIZE
+        or not re.fullmatch(r"[0-9a-f]*", leaf_hex)
+    ):
+        raise MalformedInputError(f"{where}.leaf must be {2 * LEAF_SIZE} lowercase hex digits")
+    try:
+        record = SignedRecord.from_dict(d["record"])
+    except MalformedInputError as e:
+        raise MalformedInputError(f"{where}.record: {e}") from None
+    return Entry(
+        leaf_index=_uint(d["leaf_index"], f"{where}.leaf_index"),
+        inclusion_path=_path(d["inclusion_path"], f"{where}.inclusion_path"),
+        leaf=bytes.fromhex(leaf_hex),
+        record=record,
+    )
+
+
+def _parse_bundle(data: JsonValue) -> Bundle:
+    d = _obj(
+        data,
+        "bundle",
+        {"format", "version", "checkpoint", "entries", "signers"},
+        {"query", "trace", "anchor"},
+    )
+    if d["format"] != BUNDLE_FORMAT:
+        raise MalformedInputError(f"bundle format is {d['format']!r}, want {BUNDLE_FORMAT!r}")
+    if d["version"] != BUNDLE_VERSION:
+        raise MalformedInputError(f"bundle version is {d['version']!r}, want {BUNDLE_VERSION}")
+    note = d["checkpoint"]
+    if not isinstance(note, str):
+        raise MalformedInputError("bundle.checkpoint must be the signed note text")
+    parse_note(note)
+    raw_entries = d["entries"]
+    if not isinstance(raw_entries, list) or len(raw_entries) > MAX_ENTRIES:
+        raise MalformedInputError(f"bundle.entries must be a list of at most {MAX_ENTRIES}")
+    entries = tuple(_parse_entry(v, f"entries[{i}]") for i, v in enumerate(raw_entries))
+    for i in range(1, len(entries)):
+        if entries[i].leaf_index <= entries[i - 1].leaf_index:
+            raise MalformedInputError(
+                f"entries[{i}].leaf_index {entries[i].leaf_index} is not greater than the one"
+                f" before ({entries[i - 1].leaf_index}): entries are sorted and unique"
+            )
+    indices = {e.leaf_index for e in entries}
+    raw_signers = d["signers"]
+    if not isinstance(raw_signers, dict):
+        raise MalformedInputError("bundle.signers must be an object {key_id: leaf_index}")
+    signers: dict[str, int] = {}
+    for key_id, index in raw_signers.items():
+        if not re.fullmatch(r"[0-9a-f]{16}", key_id):
+            raise MalformedInputError(f"bundle.signers key {key_id!r:.40} is not a key id")
+        signers[key_id] = _uint(index, f"bundle.signers.{key_id}")
+        if signers[key_id] not in indices:
+            raise MalformedInputError(
+                f"bundle.signers.{key_id} names entry {index}, which the bundle does not hold"
+            )
+    trace = None
+    if d.get("trace") is not None:
+        t = _obj(d["trace"], "bundle.trace", {"direction", "start", "links"})
+        if t["direction"] not in TRACE_DIRECTIONS:
+            raise MalformedInputError(
+                f"bundle.trace.direction must be forward or reverse, got {t['direction']!r:.40}"
+            )
+        start = _uint(t["start"], "bundle.trace.start")
+        if start not in indices:
+            raise MalformedInputError(f"bundle.trace.start {start} is not an entry of the bundle")
+        if not isinstance(t["links"], list) or len(t["links"]) > 4 * MAX_ENTRIES:
+            raise MalformedInputError("bundle.trace.links must be a list")
+        links = []
+        for i, raw in enumerate(t["links"]):
+            where = f"bundle.trace.links[{i}]"
+            link = _obj(raw, where, {"from", "to"})
+            source, target = _uint(link["from"], f"{where}.from"), _uint(link["to"], f"{where}.to")
+            for name, index in (("from", source), ("to", target)):
+                if index not in indices:
+                    raise MalformedInputError(f"{where}.{name} {index} is not an entry")
+            links.append(Link(source, target))
+        trace = Trace(t["direction"], start, tuple(links))
+    anchor = None
+    if d.get("anchor") is not None:
+        a = _obj(
+            d["anchor"],
+            "bundle.anchor",
+            {
+                "chain_id",
+                "registry",
+                "tx_hash",
+                "block_number",
+                "tree_size",
+                "root_hash",
+                "consistency_path",
+            },
+        )
+        anchor = AnchorRef(
+            chain_id=_uint(a["chain_id"], "bundle.anchor.chain_id", 2**256 - 1),
+            registry=_prefixed_hex(a["registry"], "bundle.anchor.registry", 20),
+            tx_hash=_prefixed_hex(a["tx_hash"], "bundle.anchor.tx_hash", 32),
+            block_number=_uint(a["block_number"], "bundle.anchor.block_number"),
+            tree_size=_uint(a["tree_size"], "bundle.anchor.tree_size"),
+            root_hash=_hash(a["root_hash"], "bundle.anchor.root_hash"),
+            consistency_path=_path(a["consistency_path"], "bundle.anchor.consistency_path"),
+        )
+    query = d.get("query") or {}
+    if not isinstance(query, dict):
+        raise MalformedInputError("bundle.query must be an object")
+    return Bundle(
+        checkpoint=note,
+        entries=entries,
+        signers=signers,
+        trace=trace,
+        anchor=anchor,
+        query=query,
+    )
+
+
+# --- checking -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's outcome. ``check`` is the kind of check, ``subject`` what it was about."""
+
+    check: str
+    subject: str
+    ok: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        return {"check": self.check, "subject": self.subject, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    checkpoint: Checkpoint | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if not f.ok]
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """For each check kind: (passed, failed)."""
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for f in self.findings:
+            out[f.check][0 if f.ok else 1] += 1
+        return {k: (v[0], v[1]) for k, v in out.items()}
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        cp = self.checkpoint
+        return {
+            "ok": self.ok,
+            "checkpoint": (
+                {"origin": cp.origin, "size": cp.size, "root_hash": cp.root.hex()}
+                if cp is not None
+                else None
+            ),
+            "counts": {
+                k: {"passed": p, "failed": f} for k, (p, f) in sorted(self.counts().items())
+            },
+            "failures": [f.to_dict() for f in self.failures],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def record_day(time_text: str) -> date:
+    """The calendar day a record counts for: the UTC date of its envelope time."""
+    return date.fromisoformat(time_text[:10])
+
+
+class _Checker:
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.findings: list[Finding] = []
+        self.bodies: dict[int, Any] = {}
+        self.by_record_id: dict[str, Entry] = {}
+        for e in bundle.entries:
+            if e.record is not None:
+                self.by_record_id[e.record.record.id] = e
+
+    def add(self, check: str, subject: str, ok: bool, detail: str = "") -> bool:
+        self.findings.append(Finding(check, subject, ok, detail))
+        return ok
+
+    def fail(self, check: str, subject: str, error: Exception | str) -> bool:
+        return self.add(check, subject, False, str(error))
+
+    def body(self, e: Entry) -> Any:
+        """The parsed body of a full entry, or None (reported once) if it is malformed."""
+        if e.leaf_index not in self.bodies:
+            assert e.record is not None
+            try:
+                self.bodies[e.leaf_index] = bodies.parse_body(
+                    e.record.record.type, e.record.record.body
+                )
+            except MalformedInputError as exc:
+                self.fail("body", _subject(e), exc)
+                self.bodies[e.leaf_index] = None
+        return self.bodies[e.leaf_index]
+
+
+def _subject(e: Entry) -> str:
+    if e.record is not None:
+        r = e.record.record
+        return f"#{e.leaf_index} {r.type} {r.id}"
+    return f"#{e.leaf_index} redacted {e.redacted_type or ''}".rstrip()
+
+
+def check_bundle(
+    bundle: Bundle,
+    verifiers: Sequence[NoteVerifier],
+    *,
+    origin: str | None = None,
+    trusted_roots: Iterable[bytes] | None = None,
+) -> BundleReport:
+    """Run every check on ``bundle`` and report each one.
+
+    ``verifiers`` are the log's trusted checkpoint keys. ``trusted_roots``, if given, are the
+    public keys allowed to sign the self-signed enrolments that root the signer chain (the
+    consortium's admin keys); without it any self-enrolment in the log is accepted as a root.
+    """
+    c = _Checker(bundle)
+    checkpoint = _check_checkpoint(c, bundle, verifiers, origin)
+    root = checkpoint.root if checkpoint is not None else None
+    for e in bundle.entries:
+        _check_entry(c, e, checkpoint.size if checkpoint else None, root)
+    roots = None if trusted_roots is None else frozenset(trusted_roots)
+    _check_signers(c, bundle, roots)
+    if bundle.trace is not None:
+        _check_trace(c, bundle, bundle.trace)
+    if bundle.anchor is not None and checkpoint is not None:
+        _check_anchor(c, bundle.anchor, checkpoint)
+    return BundleReport(checkpoint, tuple(c.findings))
+
+
+def verify_bundle(
+    bundle: Bundle,
+    verifiers: Sequence[NoteVerifier],
+    *,
+    origin: str | None = None,
+    trusted_roots: Iterable[bytes] | None = None,
+) -> None:
+    """Raise ``BundleVerificationError`` unless every check of ``check_bundle`` passes."""
+    report = check_bundle(bundle, verifiers, origin=origin, trusted_roots=trusted_roots)
+    if not report.ok:
+        raise BundleVerificationError(report)
+
+
+def _check_checkpoint(
+    c: _Checker, bundle: Bundle, verifiers: Sequence[NoteVerifier], origin: str | None
+) -> Checkpoint | None:
+    try:
+        opened = open_checkpoint(bundle.checkpoint, verifiers, origin)
+    except LedgerError as e:
+        c.fail("checkpoint", "signed note", e)
+        # Keep checking against the (unverified) body so the report is complete.
+        try:
+            text, _ = parse_note(bundle.checkpoint)
+            return Checkpoint.from_body(text)
+        except MalformedInputError:
+            return None
+    cp = opened.checkpoint
+    c.add(
+        "checkpoint",
+        f"{cp.origin} size {cp.size}",
+        True,
+        f"signed by {', '.join(opened.verified_by)}",
+    )
+    return cp
+
+
+def _check_entry(c: _Checker, e: Entry, size: int | None, root: bytes | None) -> None:
+    subject = _subject(e)
+    if size is None or root is None:
+        c.fail("inclusion", subject, "no usable checkpoint to check against")
+    else:
+        try:
+            verify_inclusion(e.leaf_index, size, e.leaf_hash, e.inclusion_path, root)
+            c.add("inclusion", subject, True)
+        except LedgerError as exc:
+            c.fail("inclusion", subject, exc)
+    if e.record is None or e.leaf is None:
+        return
+    try:
+        header, digest = decode_leaf(e.leaf)
+    except MalformedInputError as exc:
+        c.fail("leaf", subject, exc)
+        return
+    record = e.record.record
+    problems = []
+    if header.kind != LeafKind.for_record_type(record.type):
+        problems.append(f"leaf kind {header.kind.name.lower()}, record type {record.type}")
+    if digest != e.record.digest():
+        problems.append(f"leaf digest {digest.hex()}, record digest {e.record.digest().hex()}")
+    if problems:
+        c.fail("leaf", subject, "; ".join(problems))
+    else:
+        c.add("leaf", subject, True)
+
+
+def _enrolled_keys(c: _Checker, e: Entry) -> tuple[str, tuple[bytes, ...]] | None:
+    """(participant, keys) an enrolment or key rotation entry grants, else None."""
+    if e.record is None:
+        return None
+    body = c.body(e)
+    if isinstance(body, bodies.Enrolment):
+        return body.uscc, body.keys
+    if isinstance(body, bodies.KeyRotation):
+        return body.participant, (body.new_key,)
+    return None
+
+
+def _check_signers(c: _Checker, bundle: Bundle, roots: frozenset[bytes] | None) -> None:
+    revoked: dict[str, int] = {}
+    for e in bundle.entries:
+        if e.record is not None and e.record.record.type == "key_revocation":
+            body = c.body(e)
+            if isinstance(body, bodies.KeyRevocation):
+                revoked.setdefault(body.key_id, e.leaf_index)
+    for e in bundle.entries:
+        if e.record is None:
+            continue
+        record = e.record.record
+        subject = _subject(e)
+        source_index = bundle.signers.get(record.key_id)
+        if source_index is None:
+            c.fail("signature", subject, f"key {record.key_id} is not in bundle.signers")
+            continue
+        source = bundle.entry(source_index)
+        assert source is not None  # the parser checked signers name entries
+        granted = _enrolled_keys(c, source)
+        if granted is None:
+            c.fail(
+                "signature",
+                subject,
+                f"bundle.signers names entry {source_index} for key {record.key_id},"
+                " which is not an enrolment or key rotation",
+            )
+            continue
+        participant, keys = granted
+        public = next((k for k in keys if key_id_for(k) == record.key_id), None)
+        if public is None:
+            c.fail(
+                "signature",
+                subject,
+                f"entry {source_index} does not enrol key {record.key_id}",
+            )
+            continue
+        if participant != record.actor:
+            c.fail(
+                "signature",
+                subject,
+                f"key {record.key_id} belongs to {participant}, record actor is {record.actor}",
+            )
+            continue
+        if source_index > e.leaf_index or (
+            source_index == e.leaf_index and record.type != "enrolment"
+        ):
+            c.fail(
+                "signature",
+                subject,
+                f"key {record.key_id} was enrolled at entry {source_index}, after its use",
+            )
+            continue
+        if source_index == e.leaf_index and roots is not None and public not in roots:
+            c.fail(
+                "signature",
+                subject,
+                f"self-signed enrolment by key {record.key_id}, which is not a trusted root",
+            )
+            continue
+        revoked_at = revoked.get(record.key_id)
+        if revoked_at is not None and revoked_at < e.leaf_index:
+            c.fail("signature", subject, f"key {record.key_id} was revoked at entry {revoked_at}")
+            continue
+        try:
+            verify_record(e.record, public)
+        except LedgerError as exc:
+            c.fail("signature", subject, exc)
+            continue
+        c.add("signature", subject, True, f"key {record.key_id} enrolled at #{source_index}")
+
+
+# --- trace semantics ----------------------------------------------------------------------------
+
+
+def _lot_lines(body: bodies.Shipment) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for line in body.lines:
+        out[(line.product, line.lot)] += line.quantity
+    return out
+
+
+def _accepted_lots(
+    acceptance: bodies.Acceptance, shipment: bodies.Shipment
+) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for line in acceptance.lines:
+        if 0 <= line.line < len(shipment.lines):
+            s = shipment.lines[line.line]
+            out[(s.product, s.lot)] += line.accepted
+    return out
+
+
+def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
+    # Every record the links touch, by leaf index, with its parsed body.
+    received: dict[tuple[str, str, str], int] = defaultdict(int)  # (holder, product, lot)
+    shipped: dict[tuple[str, str, str], int] = defaultdict(int)
+    counted_in: set[int] = set()
+    counted_out: set[int] = set()
+    sources_of: dict[int, list[Entry]] = defaultdict(list)
+
+    for link in trace.links:
+        a = bundle.entry(link.source)
+        b = bundle.entry(link.target)
+        assert a is not None and b is not None
+        subject = f"#{link.source} -> #{link.target}"
+        if a.record is None or b.record is None:
+            c.add("link", subject, True, "not checkable: a redacted entry (inclusion only)")
+            continue
+        if a.leaf_index >= b.leaf_index:
+            c.fail("link", subject, "a trace link must point from an earlier entry to a later one")
+            continue
+        ba, bb = c.body(a), c.body(b)
+        if ba is None or bb is None:
+            c.fail("link", subject, "an end of this link has a malformed body")
+            continue
+        ok = _check_link(c, subject, a, b)
+        if ok and isinstance(bb, bodies.Shipment):
+            sources_of[b.leaf_index].append(a)
+
+    # Quantity conservation per holder and lot over what the bundle shows.
+    for e in bundle.entries:
+        if e.record is None:
+            continue
+        body = c.body(e)
+        if isinstance(body, bodies.Batch) and e.leaf_index not in counted_in:
+            counted_in.add(e.leaf_index)
+            received[(e.record.record.actor, body.product, body.lot)] += body.quantity
+        elif isinstance(body, bodies.Acceptance):
+            shipment_entry = c.by_record_id.get(body.shipment)
+            if shipment_entry is None:
+                continue
+            sb = c.body(shipment_entry)
+            if isinstance(sb, bodies.Shipment) and e.leaf_index not in counted_in:
+                counted_in.add(e.leaf_index)
+                for (product, lot), qty in _accepted_lots(body, sb).items():
+                    received[(e.record.record.actor, product, lot)] += qty
+        elif isinstance(body, bodies.Shipment) and e.leaf_index not in counted_out:
+            counted_out.add(e.leaf_index)
+            for (product, lot), qty in _lot_lines(body).items():
+                shipped[(body.shipper, product, lot)] += qty
+
+    for key, out_qty in sorted(shipped.items()):
+        holder, product, lot = key
+        in_qty = received.get(key, 0)
+        subject = f"{holder} {product}/{lot}"
+        if in_qty == 0 and not _has_redacted(bundle):
+            c.fail("conservation", subject, f"ships {out_qty} but the bundle shows no receipt")
+        elif in_qty == 0:
+            c.add("conservation", subject, True, "not checkable: receipts are redacted")
+        elif out_qty > in_qty:
+            c.fail(
+                "conservation",
+                subject,
+                f"shipped {out_qty}, more than the {in_qty} received or registered",
+            )
+        else:
+            c.add("conservation", subject, True, f"shipped {out_qty} of {in_qty} received")
+
+    # A shipper ships only what it registered or had accepted before.
+    for e in bundle.entries:
+        if e.record is None:
+            continue
+        body = c.body(e)
+        if not isinstance(body, bodies.Shipment):
+            continue
+        subject = _subject(e)
+        sources = sources_of.get(e.leaf_index, [])
+        redacted_sources = [
+            link.source
+            for link in trace.links
+            if link.target == e.leaf_index and (bundle.entry(link.source) or e).redacted
+        ]
+        if not sources and redacted_sources:
+            c.add("provenance", subject, True, "not checkable: its sources are redacted")
+        elif not sources:
+            c.fail(
+                "provenance",
+                subject,
+                f"{body.shipper} ships it, but no batch or acceptance in the trace leads to it",
+            )
+        else:
+            c.add(
+                "provenance",
+                subject,
+                True,
+                f"from #{', #'.join(str(s.leaf_index) for s in sources)}",
+            )
+        _check_licences(c, e, body)
+
+
+def _has_redacted(bundle: Bundle) -> bool:
+    return any(e.redacted for e in bundle.entries)
+
+
+def _check_link(c: _Checker, subject: str, a: Entry, b: Entry) -> bool:
+    assert a.record is not None and b.record is not None
+    ba, bb = c.body(a), c.body(b)
+    ra, rb = a.record.record, b.record.record
+    if isinstance(ba, bodies.Batch) and isinstance(bb, bodies.Shipment):
+        if bb.shipper != ra.actor:
+            return c.fail("link", subject, f"shipper {bb.shipper} is not the registrant {ra.actor}")
+        if (ba.product, ba.lot) not in _lot_lines(bb):
+            return c.fail("link", subject, f"shipment carries no {ba.product}/{ba.lot}")
+        return c.add("link", subject, True, "batch shipped by its registrant")
+    if isinstance(ba, bodies.Shipment) and isinstance(bb, bodies.Acceptance):
+        if bb.shipment != ra.id:
+            return c.fail("link", subject, f"acceptance is of shipment {bb.shipment}, not {ra.id}")
+        if rb.actor != ba.consignee:
+            return c.fail(
+                "link", subject, f"accepted by {rb.actor}, but the consignee is {ba.consignee}"
+            )
+        for line in bb.lines:
+            if not 0 <= line.line < len(ba.lines):
+                return c.fail(
+                    "link", subject, f"acceptance line {line.line} is not a shipment line"
+                )
+            want = ba.lines[line.line].quantity
+            if line.accepted + line.rejected != want:
+                return c.fail(
+                    "link",
+                    subject,
+                    f"line {line.line}: accepted {line.accepted} + rejected {line.rejected}"
+                    f" != shipped {want}",
+                )
+        return c.add("link", subject, True, "acceptance matches the shipment")
+    if isinstance(ba, bodies.Acceptance) and isinstance(bb, bodies.Shipment):
+        if bb.shipper != ra.actor:
+            return c.fail("link", subject, f"shipper {bb.shipper} is not the acceptor {ra.actor}")
+        shipment_entry = c.by_record_id.get(ba.shipment)
+        sb = c.body(shipment_entry) if shipment_entry is not None else None
+        if not isinstance(sb, bodies.Shipment):
+            return c.fail(
+                "link", subject, f"the accepted shipment {ba.shipment} is not in the bundle"
+            )
+        accepted = _accepted_lots(ba, sb)
+        shared = [k for k in _lot_lines(bb) if accepted.get(k, 0) > 0]
+        if not shared:
+            return c.fail("link", subject, "ships no lot that the acceptance took in")
+        return c.add("link", subject, True, "ships stock accepted before")
+    if isinstance(ba, bodies.Shipment) and isinstance(bb, bodies.Return):
+        if bb.shipment != ra.id:
+            return c.fail("link", subject, f"return reverses {bb.shipment}, not {ra.id}")
+        return c.add("link", subject, True, "return of this shipment")
+    if isinstance(ba, bodies.Order) and isinstance(bb, bodies.Shipment):
+        if bb.order != ra.id:
+            return c.fail("link", subject, f"shipment is for order {bb.order}, not {ra.id}")
+        return c.add("link", subject, True, "shipment for this order")
+    return c.fail("link", subject, f"no trace relation from {ra.type} to {rb.type}")
+
+
+def _check_licences(c: _Checker, e: Entry, shipment: bodies.Shipment) -> None:
+    assert e.record is not None
+    day = record_day(e.record.record.time)
+    quals: dict[str, list[bodies.Qualification]] = defaultdict(list)
+    roles: dict[str, frozenset[str]] = {}
+    for other in c.bundle.entries:
+        if other.record is None or other.leaf_index > e.leaf_index:
+            continue
+        body = c.body(other)
+        if isinstance(body, bodies.Qualification) and body.verdict == "approved":
+            quals[body.holder].append(body)
+        elif isinstance(body, bodies.Enrolment):
+            roles[body.uscc] = frozenset(body.roles)
+    for party, side in ((shipment.shipper, "shipper"), (shipment.consignee, "consignee")):
+        subject = f"{_subject(e)} {side} {party}"
+        valid = [
+            q
+            for q in quals.get(party, [])
+            if q.valid_from <= day and (q.valid_to is None or day < q.valid_to)
+        ]
+        kinds = {q.kind for q in valid}
+        missing = []
+        if codes.BUSINESS_LICENCE not in kinds:
+            missing.append(codes.BUSINESS_LICENCE)
+        role_kinds = [
+            codes.ROLE_LICENCES[r] for r in roles.get(party, ()) if r in codes.ROLE_LICENCES
+        ]
+        if not role_kinds:
+            missing.append("an enrolment with a trading role")
+        elif not any(k & kinds for k in role_kinds):
+            missing.append(" or ".join(sorted(set().union(*role_kinds))))
+        if missing:
+            c.fail("licence", subject, f"no approved licence valid on {day}: {', '.join(missing)}")
+        else:
+            c.add("licence", subject, True, f"valid on {day}")
+
+
+def _check_anchor(c: _Checker, anchor: AnchorRef, cp: Checkpoint) -> None:
+    subject = f"chain {anchor.chain_id} block {anchor.block_number} size {anchor.tree_size}"
+    try:
+        if anchor.tree_size <= cp.size:
+            verify_consistency(
+                anchor.tree_size, cp.size, anchor.consistency_path, anchor.root_hash, cp.root
+            )
+        else:
+            verify_consistency(
+                cp.size, anchor.tree_size, anchor.consistency_path, cp.root, anchor.root_hash
+            )
+    except LedgerError as exc:
+        c.fail("anchor", subject, exc)
+        return
+    c.add("anchor", subject, True, f"consistent with checkpoint size {cp.size}")

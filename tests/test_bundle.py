@@ -1,0 +1,496 @@
+"""Proof bundles: build, serialize, verify offline; every tampering is caught and named."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ledger.bundle import (
+    PUBLIC_REDACTED_TYPES,
+    AnchorRef,
+    Bundle,
+    BundleVerificationError,
+    Entry,
+    Link,
+    Trace,
+    build_bundle,
+    check_bundle,
+    verify_bundle,
+)
+from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
+from ledger.errors import MalformedInputError
+from ledger.leaf import LeafHeader, LeafKind, encode_leaf
+from ledger.merkle import MemoryTree
+from ledger.records import SigningKey, make_record
+from ledger.trade.uscc import make_uscc
+
+ADMIN = make_uscc("91110000000000001")
+MAH = make_uscc("91110000000000002")
+DIST = make_uscc("91110000000000003")
+HOSP = make_uscc("12110000000000004")
+PRODUCT = "8612345"
+LOT = "L2026A"
+DAY = "2026-03-02T08:00:00Z"
+
+
+@dataclass
+class MiniLog:
+    """Signed records appended to an in-memory RFC 9162 tree, as the ledger would."""
+
+    tree: MemoryTree = field(default_factory=MemoryTree)
+    leaves: list[bytes] = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def add(self, signed: Any) -> int:
+        kind = LeafKind.for_record_type(signed.record.type)
+        leaf = encode_leaf(LeafHeader(kind), signed.digest())
+        index = self.tree.append(leaf)
+        self.leaves.append(leaf)
+        self.records.append(signed)
+        self.ids[signed.record.id] = index
+        return index
+
+    def entry(self, index: int, size: int) -> Entry:
+        return Entry(
+            leaf_index=index,
+            inclusion_path=tuple(self.tree.inclusion_proof(index, size)),
+            leaf=self.leaves[index],
+            record=self.records[index],
+        )
+
+
+@dataclass
+class World:
+    log: MiniLog
+    keys: dict[str, SigningKey]
+    signer: NoteSigner
+    idx: dict[str, int]
+    signers: dict[str, int]
+
+    def bundle(
+        self,
+        *,
+        links: list[tuple[str, str]],
+        start: str,
+        size: int | None = None,
+        redact: frozenset[str] = frozenset(),
+        anchor: AnchorRef | None = None,
+    ) -> Bundle:
+        size = self.log.tree.size if size is None else size
+        note = sign_checkpoint(
+            Checkpoint("lotproof.test/log", size, self.log.tree.root(size)), [self.signer]
+        )
+        entries = [self.log.entry(i, size) for i in range(size)]
+        return build_bundle(
+            checkpoint=note,
+            entries=entries,
+            signers=self.signers,
+            trace=Trace(
+                "forward",
+                self.idx[start],
+                tuple(Link(self.idx[a], self.idx[b]) for a, b in links),
+            ),
+            anchor=anchor,
+            query={"kind": "trace_forward", "batch": f"{PRODUCT}/{LOT}"},
+            redact_types=redact,
+        )
+
+
+def _qual(holder: str, kind: str, number: str, valid_to: str | None = None) -> dict[str, Any]:
+    return {
+        "holder": holder,
+        "holder_name": "测试企业",
+        "kind": kind,
+        "number": number,
+        "scope": ["chemical_drugs"],
+        "authority": "北京市药品监督管理局",
+        "valid_from": "2025-01-01",
+        "valid_to": valid_to,
+        "document_sha256": "ab" * 32,
+        "verdict": "approved",
+    }
+
+
+def make_world(
+    *, dist_ships: int = 40, dist_licence_to: str | None = None, hosp_accepts: int = 38
+) -> World:
+    log = MiniLog()
+    keys = {who: SigningKey.generate() for who in (ADMIN, MAH, DIST, HOSP)}
+    idx: dict[str, int] = {}
+
+    def add(name: str, who: str, type_: str, body: dict[str, Any]) -> None:
+        signed = make_record(keys[who], type_, who, body, time=DAY, record_id=name)
+        idx[name] = log.add(signed)
+
+    def enrol(name: str, who: str, roles: list[str], **extra: Any) -> None:
+        body = {
+            "uscc": who,
+            "name": name,
+            "roles": roles,
+            "keys": [keys[who].public_key.hex()],
+            "region": "110000",
+            **extra,
+        }
+        signed = make_record(keys[ADMIN], "enrolment", ADMIN, body, time=DAY, record_id=name)
+        idx[name] = log.add(signed)
+
+    enrol("enrol-admin", ADMIN, ["reviewer"])
+    enrol("enrol-mah", MAH, ["mah", "manufacturer"])
+    enrol("enrol-dist", DIST, ["distributor"])
+    enrol("enrol-hosp", HOSP, ["hospital"], public=True)
+    for holder, kind, number, to in (
+        (MAH, "business_licence", MAH, None),
+        (MAH, "drug_manufacturing_licence", "京20250001", None),
+        (DIST, "business_licence", DIST, None),
+        (DIST, "drug_distribution_licence", "京AA1234567", dist_licence_to),
+        (HOSP, "business_licence", HOSP, None),
+        (HOSP, "medical_institution_licence", "PDY00001X", None),
+    ):
+        add(f"q-{holder[-4:]}-{kind}", ADMIN, "qualification", _qual(holder, kind, number, to))
+    add(
+        "product",
+        MAH,
+        "product",
+        {
+            "code": PRODUCT,
+            "generic_name": "阿莫西林胶囊",
+            "dosage_form": "胶囊",
+            "strength": "0.25g",
+            "pack_size": "24粒/盒",
+            "approval_number": "国药准字H20250001",
+            "category": "chemical_drugs",
+            "special_class": None,
+            "storage_min_tenths_c": 100,
+            "storage_max_tenths_c": 300,
+            "mah": MAH,
+        },
+    )
+    add(
+        "batch",
+        MAH,
+        "batch",
+        {
+            "product": PRODUCT,
+            "lot": LOT,
+            "mfg_date": "2026-01-01",
+            "expiry_date": "2028-01-01",
+            "quantity": 1000,
+            "test_report_sha256": "cd" * 32,
+        },
+    )
+    order_line = {"product": PRODUCT, "quantity": 100, "unit_price_fen": 500}
+    add(
+        "order-1",
+        DIST,
+        "order",
+        {
+            "buyer": DIST,
+            "seller": MAH,
+            "number": "PO-1",
+            "lines": [order_line],
+            "total_fen": 50000,
+            "requested_delivery": "2026-03-10",
+        },
+    )
+    ship_line = {
+        "order_line": 0,
+        "product": PRODUCT,
+        "lot": LOT,
+        "expiry_date": "2028-01-01",
+        "quantity": 100,
+    }
+    add(
+        "ship-1",
+        MAH,
+        "shipment",
+        {"order": "order-1", "shipper": MAH, "consignee": DIST, "lines": [ship_line]},
+    )
+    add(
+        "accept-1",
+        DIST,
+        "acceptance",
+        {"shipment": "ship-1", "lines": [{"line": 0, "accepted": 100, "rejected": 0}]},
+    )
+    add(
+        "order-2",
+        HOSP,
+        "order",
+        {
+            "buyer": HOSP,
+            "seller": DIST,
+            "number": "PO-2",
+            "lines": [{"product": PRODUCT, "quantity": dist_ships, "unit_price_fen": 650}],
+            "total_fen": dist_ships * 650,
+            "requested_delivery": "2026-03-12",
+        },
+    )
+    add(
+        "ship-2",
+        DIST,
+        "shipment",
+        {
+            "order": "order-2",
+            "shipper": DIST,
+            "consignee": HOSP,
+            "lines": [dict(ship_line, quantity=dist_ships)],
+        },
+    )
+    rejected = dist_ships - hosp_accepts
+    line: dict[str, Any] = {"line": 0, "accepted": hosp_accepts, "rejected": rejected}
+    if rejected:
+        line["reasons"] = ["damaged"]
+    add("accept-2", HOSP, "acceptance", {"shipment": "ship-2", "lines": [line]})
+    signers = {
+        keys[who].key_id: idx[n]
+        for who, n in (
+            (ADMIN, "enrol-admin"),
+            (MAH, "enrol-mah"),
+            (DIST, "enrol-dist"),
+            (HOSP, "enrol-hosp"),
+        )
+    }
+    return World(log, keys, NoteSigner.generate("lotproof.test"), idx, signers)
+
+
+TRACE = [
+    ("batch", "ship-1"),
+    ("ship-1", "accept-1"),
+    ("accept-1", "ship-2"),
+    ("ship-2", "accept-2"),
+    ("order-1", "ship-1"),
+    ("order-2", "ship-2"),
+]
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return make_world()
+
+
+def test_a_complete_trace_bundle_verifies(world: World) -> None:
+    bundle = world.bundle(links=TRACE, start="batch")
+    report = check_bundle(bundle, [world.signer.verifier()], origin="lotproof.test/log")
+    assert report.ok, report.failures
+    counts = report.counts()
+    n = world.log.tree.size
+    assert counts["inclusion"] == (n, 0)
+    assert counts["signature"] == (n, 0)
+    assert counts["leaf"] == (n, 0)
+    assert counts["link"] == (len(TRACE), 0)
+    assert counts["licence"] == (4, 0)  # two shipments, two parties each
+    assert counts["conservation"] == (2, 0)
+    verify_bundle(bundle, [world.signer.verifier()])
+
+
+def test_json_round_trip_is_byte_identical(world: World) -> None:
+    bundle = world.bundle(links=TRACE, start="batch")
+    data = bundle.to_json()
+    again = Bundle.from_json(data)
+    assert again.to_json() == data
+    assert check_bundle(again, [world.signer.verifier()]).ok
+
+
+def _failed_checks(bundle: Bundle, world: World) -> set[str]:
+    report = check_bundle(bundle, [world.signer.verifier()])
+    return {f.check for f in report.failures}
+
+
+def _mutate(world: World, mutate: Callable[[dict[str, Any]], None]) -> Bundle:
+    doc = copy.deepcopy(world.bundle(links=TRACE, start="batch").to_dict())
+    mutate(doc)
+    return Bundle.from_dict(json.loads(json.dumps(doc)))
+
+
+def _entry_of(doc: dict[str, Any], record_id: str) -> dict[str, Any]:
+    for e in doc["entries"]:
+        if e.get("record", {}).get("record", {}).get("id") == record_id:
+            return e
+    raise AssertionError(record_id)
+
+
+def _flip_hex(text: str, at: int = 0) -> str:
+    return text[:at] + ("1" if text[at] == "0" else "0") + text[at + 1 :]
+
+
+TAMPERINGS: dict[str, tuple[Callable[[dict[str, Any]], None], set[str]]] = {
+    "edited shipped quantity": (
+        lambda d: _entry_of(d, "ship-2")["record"]["record"]["body"]["lines"][0].__setitem__(
+            "quantity", 4000
+        ),
+        {"leaf", "signature"},
+    ),
+    "swapped signature": (
+        lambda d: _entry_of(d, "ship-2")["record"].__setitem__(
+            "signature", _entry_of(d, "ship-1")["record"]["signature"]
+        ),
+        {"signature"},
+    ),
+    "flipped inclusion path bit": (
+        lambda d: _entry_of(d, "batch")["inclusion_path"].__setitem__(
+            0, _flip_hex(_entry_of(d, "batch")["inclusion_path"][0])
+        ),
+        {"inclusion"},
+    ),
+    "edited leaf header": (
+        lambda d: _entry_of(d, "accept-1").__setitem__(
+            "leaf", _flip_hex(_entry_of(d, "accept-1")["leaf"], 2 * 32 * 7 + 10)
+        ),
+        {"inclusion"},
+    ),
+    "checkpoint root replaced": (
+        lambda d: d.__setitem__(
+            "checkpoint",
+            d["checkpoint"].replace(d["checkpoint"].split("\n")[2], "A" * 43 + "="),
+        ),
+        {"checkpoint", "inclusion"},
+    ),
+    "signer mapped to another enrolment": (
+        lambda d: d["signers"].__setitem__(next(k for k, v in d["signers"].items() if v == 3), 2),
+        {"signature"},
+    ),
+    "link to the wrong acceptance": (
+        lambda d: d["trace"]["links"].__setitem__(
+            1, {"from": d["trace"]["links"][1]["from"], "to": d["trace"]["links"][3]["to"]}
+        ),
+        {"link"},
+    ),
+    "anchor root wrong": (
+        lambda d: d.__setitem__(
+            "anchor",
+            {
+                "chain_id": 1,
+                "registry": "0x" + "11" * 20,
+                "tx_hash": "0x" + "22" * 32,
+                "block_number": 7,
+                "tree_size": 5,
+                "root_hash": "33" * 32,
+                "consistency_path": [],
+            },
+        ),
+        {"anchor"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERINGS))
+def test_tampering_is_caught_by_the_named_check(world: World, name: str) -> None:
+    mutate, expected = TAMPERINGS[name]
+    bundle = _mutate(world, mutate)
+    failed = _failed_checks(bundle, world)
+    assert expected <= failed, (name, failed)
+    with pytest.raises(BundleVerificationError) as info:
+        verify_bundle(bundle, [world.signer.verifier()])
+    assert not info.value.report.ok
+
+
+def test_wrong_checkpoint_key_fails_the_checkpoint_check(world: World) -> None:
+    bundle = world.bundle(links=TRACE, start="batch")
+    other = NoteSigner.generate("lotproof.test").verifier()
+    report = check_bundle(bundle, [other])
+    assert {f.check for f in report.failures} == {"checkpoint"}
+
+
+def test_anchor_consistency_both_directions(world: World) -> None:
+    tree = world.log.tree
+    size = tree.size
+    older = AnchorRef(
+        chain_id=131277322940537,
+        registry=bytes(range(20)),
+        tx_hash=bytes(32),
+        block_number=12,
+        tree_size=7,
+        root_hash=tree.root(7),
+        consistency_path=tuple(tree.consistency_proof(7, size)),
+    )
+    assert check_bundle(
+        world.bundle(links=TRACE, start="batch", anchor=older), [world.signer.verifier()]
+    ).ok
+    # A checkpoint older than the anchor: the path goes from the checkpoint to the anchor.
+    newer = AnchorRef(
+        chain_id=1,
+        registry=bytes(20),
+        tx_hash=bytes(32),
+        block_number=13,
+        tree_size=size,
+        root_hash=tree.root(size),
+        consistency_path=tuple(tree.consistency_proof(size - 1, size)),
+    )
+    partial = world.bundle(
+        links=[("batch", "ship-1"), ("ship-1", "accept-1"), ("accept-1", "ship-2")],
+        start="batch",
+        size=size - 1,
+        anchor=newer,
+    )
+    report = check_bundle(partial, [world.signer.verifier()])
+    assert report.ok, report.failures
+
+
+def test_shipping_more_than_received_fails_conservation() -> None:
+    bad = make_world(dist_ships=150, hosp_accepts=150)
+    report = check_bundle(bad.bundle(links=TRACE, start="batch"), [bad.signer.verifier()])
+    failures = {(f.check, f.subject) for f in report.failures}
+    assert ("conservation", f"{DIST} {PRODUCT}/{LOT}") in failures
+
+
+def test_expired_licence_on_the_day_fails() -> None:
+    bad = make_world(dist_licence_to="2026-03-01")  # expires the day before shipping
+    report = check_bundle(bad.bundle(links=TRACE, start="batch"), [bad.signer.verifier()])
+    subjects = [f.subject for f in report.failures if f.check == "licence"]
+    assert subjects and all(DIST in s for s in subjects)
+    assert "drug_distribution_licence" in report.failures[0].detail
+
+
+def test_public_redaction_keeps_the_bundle_verifiable(world: World) -> None:
+    bundle = world.bundle(links=TRACE, start="batch", redact=PUBLIC_REDACTED_TYPES)
+    text = bundle.to_json().decode()
+    assert "unit_price_fen" not in text and "total_fen" not in text
+    redacted = [e for e in bundle.entries if e.redacted]
+    assert {e.redacted_type for e in redacted} == {"order", "acceptance"}
+    report = check_bundle(bundle, [world.signer.verifier()])
+    assert report.ok, report.failures
+    # A redacted leaf hash that is not in the log is still caught.
+    doc = bundle.to_dict()
+    target = next(e for e in doc["entries"] if "leaf_hash" in e)
+    target["leaf_hash"] = _flip_hex(target["leaf_hash"])
+    report = check_bundle(Bundle.from_dict(doc), [world.signer.verifier()])
+    assert [f.check for f in report.failures] == ["inclusion"]
+
+
+MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
+    "wrong format": lambda d: d.__setitem__("format", "other"),
+    "future version": lambda d: d.__setitem__("version", 2),
+    "unknown top-level field": lambda d: d.__setitem__("extra", 1),
+    "entries unsorted": lambda d: d["entries"].reverse(),
+    "duplicate entry": lambda d: d["entries"].append(d["entries"][-1]),
+    "short leaf": lambda d: d["entries"][0].__setitem__("leaf", "00" * 10),
+    "uppercase path hash": lambda d: d["entries"][0]["inclusion_path"].__setitem__(
+        0, d["entries"][0]["inclusion_path"][0].upper()
+    ),
+    "signer names a missing entry": lambda d: d["signers"].__setitem__("0" * 16, 10**6),
+    "link to a missing entry": lambda d: d["trace"]["links"].append({"from": 0, "to": 10**6}),
+    "checkpoint not a note": lambda d: d.__setitem__("checkpoint", "hello"),
+    "negative leaf index": lambda d: d["entries"][0].__setitem__("leaf_index", -1),
+    "record with unknown field": lambda d: d["entries"][0]["record"]["record"].__setitem__("x", 1),
+    "trace direction": lambda d: d["trace"].__setitem__("direction", "sideways"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_bundles_raise_malformed_input(world: World, name: str) -> None:
+    doc = copy.deepcopy(world.bundle(links=TRACE, start="batch").to_dict())
+    MALFORMED[name](doc)
+    with pytest.raises(MalformedInputError):
+        Bundle.from_json(json.dumps(doc))
+
+
+def test_floats_and_garbage_are_malformed() -> None:
+    with pytest.raises(MalformedInputError):
+        Bundle.from_json(b"{not json")
+    with pytest.raises(MalformedInputError):
+        Bundle.from_json(b'{"format": "lotproof-bundle", "version": 1.0}')
