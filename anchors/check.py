@@ -14,7 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from anchors.errors import ChainError
+from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
+from web3.exceptions import ContractLogicError
+
+from anchors.chain import as_contract_revert
+from anchors.errors import ChainConnectionError, ChainError
 from ledger.errors import (
     IndexRangeError,
     MalformedInputError,
@@ -95,14 +99,17 @@ def check_checkpoint_against_anchor(
         raise AnchorMismatchError(size, root, anchored_size, anchored_root, str(exc)) from exc
 
 
-def _call(fn: Any, what: str) -> Any:
-    """Run a contract view; wrap every chain failure in ``ChainError``."""
+def call_view(fn: Any, what: str) -> Any:
+    """Run a bound contract view; a revert becomes ``ContractRevert``, anything else
+    (node unreachable, bad answer) ``ChainConnectionError``."""
     try:
         return fn.call()
     except ChainError:
         raise
-    except Exception as exc:  # web3, HTTP and eth-tester failures alike
-        raise ChainError(f"cannot read {what} from the chain: {exc}") from exc
+    except (ContractLogicError, TransactionFailed) as exc:
+        raise as_contract_revert(exc) from exc
+    except Exception as exc:  # HTTP, JSON-RPC and decoding failures alike
+        raise ChainConnectionError(f"cannot read {what} from the chain: {exc}") from exc
 
 
 def fetch_anchor(registry: Any, size: int) -> Anchor:
@@ -112,29 +119,29 @@ def fetch_anchor(registry: Any, size: int) -> Anchor:
     chain cannot be read.
     """
     _check_size(size, "tree size")
-    root = bytes(_call(registry.functions.rootForSize(size), f"the root anchored for {size}"))
+    root = bytes(call_view(registry.functions.rootForSize(size), f"the root anchored for {size}"))
     if root == ZERO_ROOT:
         raise AnchorNotFoundError(
             f"tree size {size} is not anchored in registry {registry.address}"
         )
-    index = int(_call(registry.functions.indexForSize(size), f"the anchor index of {size}"))
+    index = int(call_view(registry.functions.indexForSize(size), f"the anchor index of {size}"))
     return Anchor(index=index, tree_size=size, root=root)
 
 
 def fetch_latest_anchor(registry: Any) -> Anchor | None:
     """The registry's latest anchor, or None when nothing was anchored yet."""
-    count = int(_call(registry.functions.anchorCount(), "the anchor count"))
+    count = int(call_view(registry.functions.anchorCount(), "the anchor count"))
     if count == 0:
         return None
-    tree_size, root = _call(registry.functions.anchorAt(count - 1), f"anchor {count - 1}")
+    tree_size, root = call_view(registry.functions.anchorAt(count - 1), f"anchor {count - 1}")
     return Anchor(index=count - 1, tree_size=int(tree_size), root=bytes(root))
 
 
 def fetch_anchor_at(registry: Any, index: int) -> Anchor:
     """The registry's ``index``-th anchor (0-based)."""
     _check_size(index, "anchor index")
-    count = int(_call(registry.functions.anchorCount(), "the anchor count"))
+    count = int(call_view(registry.functions.anchorCount(), "the anchor count"))
     if index >= count:
         raise IndexRangeError(f"anchor index {index} is beyond the {count} anchors on chain")
-    tree_size, root = _call(registry.functions.anchorAt(index), f"anchor {index}")
+    tree_size, root = call_view(registry.functions.anchorAt(index), f"anchor {index}")
     return Anchor(index=index, tree_size=int(tree_size), root=bytes(root))

@@ -44,6 +44,7 @@ from eth_tester.backends.pyevm.main import (  # type: ignore[import-untyped]
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
+from anchors.chain import Chain
 from anchors.errors import ChainError
 
 FORMAT_VERSION = 1
@@ -246,6 +247,11 @@ class EmbeddedChain:
             raise EmbeddedChainError(f"embedded chain {self.path} is closed")
 
     # -- conveniences ------------------------------------------------------------------
+
+    def connect(self) -> Chain:
+        """This chain as an ``anchors.chain.Chain`` (deploy, transact, revert decoding)."""
+        self._check_open()
+        return Chain(self.w3, None)
 
     @property
     def block_number(self) -> int:
