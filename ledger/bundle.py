@@ -29,8 +29,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.records import SignedRecord, key_id_for, verify_record
+from ledger.records import SignedRecord, key_id_for, parse_time, verify_record
 from ledger.trade import bodies, codes
+from ledger.trade.rules import ADMIN, CHINA_STANDARD_TIME, SELF, WRITERS
 
 BUNDLE_FORMAT = "lotproof-bundle"
 BUNDLE_VERSION = 1
@@ -172,6 +173,14 @@ class AnchorRef:
 
 
 @dataclass(frozen=True)
+class AdminKey:
+    """A consortium admin key (the ledger's trust root for enrolments), keyed by key id."""
+
+    uscc: str
+    public_key: bytes
+
+
+@dataclass(frozen=True)
 class Bundle:
     checkpoint: str
     entries: tuple[Entry, ...]
@@ -179,6 +188,7 @@ class Bundle:
     trace: Trace | None = None
     anchor: AnchorRef | None = None
     query: Mapping[str, JsonValue] = field(default_factory=dict)
+    admins: Mapping[str, AdminKey] = field(default_factory=dict)
 
     def entry(self, leaf_index: int) -> Entry | None:
         return self._by_index.get(leaf_index)
@@ -199,6 +209,10 @@ class Bundle:
             "checkpoint": self.checkpoint,
             "entries": [e.to_dict() for e in self.entries],
             "signers": dict(sorted(self.signers.items())),
+            "admins": {
+                k: {"uscc": a.uscc, "public_key": a.public_key.hex()}
+                for k, a in sorted(self.admins.items())
+            },
             "trace": self.trace.to_dict() if self.trace is not None else None,
             "anchor": self.anchor.to_dict() if self.anchor is not None else None,
         }
@@ -228,9 +242,11 @@ def build_bundle(
     anchor: AnchorRef | None = None,
     query: Mapping[str, JsonValue] | None = None,
     redact_types: Iterable[str] = (),
+    admins: Mapping[str, bytes] | None = None,
 ) -> Bundle:
     """Assemble a bundle: entries sorted by leaf index (duplicates merged), redacting
-    entries whose record type is in ``redact_types``."""
+    entries whose record type is in ``redact_types``. ``admins`` maps each consortium admin's
+    USCC to its Ed25519 public key (only those that signed an entry are kept)."""
     hidden = frozenset(redact_types)
     unique: dict[int, Entry] = {}
     for given in entries:
@@ -244,9 +260,16 @@ def build_bundle(
         trace=trace,
         anchor=anchor,
         query=dict(query or {}),
+        admins=_used_admins(ordered, admins or {}),
     )
     # Round-trip through the parser so a builder bug cannot emit a malformed bundle.
     return Bundle.from_dict(bundle.to_dict())
+
+
+def _used_admins(entries: Sequence[Entry], admins: Mapping[str, bytes]) -> dict[str, AdminKey]:
+    by_key = {key_id_for(k): AdminKey(uscc, k) for uscc, k in admins.items()}
+    used = {e.record.record.key_id for e in entries if e.record is not None}
+    return {k: v for k, v in by_key.items() if k in used}
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -337,7 +360,7 @@ def _parse_bundle(data: JsonValue) -> Bundle:
         data,
         "bundle",
         {"format", "version", "checkpoint", "entries", "signers"},
-        {"query", "trace", "anchor"},
+        {"query", "trace", "anchor", "admins"},
     )
     if d["format"] != BUNDLE_FORMAT:
         raise MalformedInputError(f"bundle format is {d['format']!r}, want {BUNDLE_FORMAT!r}")
@@ -370,6 +393,21 @@ def _parse_bundle(data: JsonValue) -> Bundle:
             raise MalformedInputError(
                 f"bundle.signers.{key_id} names entry {index}, which the bundle does not hold"
             )
+    admins: dict[str, AdminKey] = {}
+    raw_admins = d.get("admins") or {}
+    if not isinstance(raw_admins, dict):
+        raise MalformedInputError("bundle.admins must be an object {key_id: {uscc, public_key}}")
+    for key_id, raw in raw_admins.items():
+        where = f"bundle.admins.{key_id[:16]}"
+        a = _obj(raw, where, {"uscc", "public_key"})
+        if not isinstance(a["uscc"], str) or not a["uscc"]:
+            raise MalformedInputError(f"{where}.uscc must be a non-empty string")
+        public = _hash(a["public_key"], f"{where}.public_key")
+        if key_id_for(public) != key_id:
+            raise MalformedInputError(
+                f"{where} is the id of key {key_id_for(public)}, not of the key given"
+            )
+        admins[key_id] = AdminKey(a["uscc"], public)
     trace = None
     if d.get("trace") is not None:
         t = _obj(d["trace"], "bundle.trace", {"direction", "start", "links"})
@@ -426,6 +464,7 @@ def _parse_bundle(data: JsonValue) -> Bundle:
         trace=trace,
         anchor=anchor,
         query=query,
+        admins=admins,
     )
 
 
@@ -483,8 +522,9 @@ class BundleReport:
 
 
 def record_day(time_text: str) -> date:
-    """The calendar day a record counts for: the UTC date of its envelope time."""
-    return date.fromisoformat(time_text[:10])
+    """The calendar day a record counts for: its time's date in China Standard Time
+    (UTC+8), as the trade's rules judge licences."""
+    return parse_time(time_text).astimezone(CHINA_STANDARD_TIME).date()
 
 
 class _Checker:
@@ -492,6 +532,7 @@ class _Checker:
         self.bundle = bundle
         self.findings: list[Finding] = []
         self.bodies: dict[int, Any] = {}
+        self.enrolments: dict[str, bodies.Enrolment] = {}
         self.by_record_id: dict[str, Entry] = {}
         for e in bundle.entries:
             if e.record is not None:
@@ -530,21 +571,22 @@ def check_bundle(
     verifiers: Sequence[NoteVerifier],
     *,
     origin: str | None = None,
-    trusted_roots: Iterable[bytes] | None = None,
+    admin_keys: Mapping[str, bytes] | None = None,
 ) -> BundleReport:
     """Run every check on ``bundle`` and report each one.
 
-    ``verifiers`` are the log's trusted checkpoint keys. ``trusted_roots``, if given, are the
-    public keys allowed to sign the self-signed enrolments that root the signer chain (the
-    consortium's admin keys); without it any self-enrolment in the log is accepted as a root.
+    ``verifiers`` are the log's trusted checkpoint keys. ``admin_keys`` (USCC -> Ed25519 public
+    key), if given, pins the consortium admin keys that sign enrolments: every admin key the
+    bundle names must be one of them. Without it the bundle's own ``admins`` are used, and the
+    report says so (check ``admins``).
     """
     c = _Checker(bundle)
     checkpoint = _check_checkpoint(c, bundle, verifiers, origin)
     root = checkpoint.root if checkpoint is not None else None
     for e in bundle.entries:
         _check_entry(c, e, checkpoint.size if checkpoint else None, root)
-    roots = None if trusted_roots is None else frozenset(trusted_roots)
-    _check_signers(c, bundle, roots)
+    _check_admins(c, bundle, admin_keys)
+    _check_signers(c, bundle)
     if bundle.trace is not None:
         _check_trace(c, bundle, bundle.trace)
     if bundle.anchor is not None and checkpoint is not None:
@@ -557,10 +599,10 @@ def verify_bundle(
     verifiers: Sequence[NoteVerifier],
     *,
     origin: str | None = None,
-    trusted_roots: Iterable[bytes] | None = None,
+    admin_keys: Mapping[str, bytes] | None = None,
 ) -> None:
     """Raise ``BundleVerificationError`` unless every check of ``check_bundle`` passes."""
-    report = check_bundle(bundle, verifiers, origin=origin, trusted_roots=trusted_roots)
+    report = check_bundle(bundle, verifiers, origin=origin, admin_keys=admin_keys)
     if not report.ok:
         raise BundleVerificationError(report)
 
@@ -629,75 +671,103 @@ def _enrolled_keys(c: _Checker, e: Entry) -> tuple[str, tuple[bytes, ...]] | Non
     return None
 
 
-def _check_signers(c: _Checker, bundle: Bundle, roots: frozenset[bytes] | None) -> None:
+def _check_admins(c: _Checker, bundle: Bundle, pinned: Mapping[str, bytes] | None) -> None:
+    if not bundle.admins:
+        return
+    if pinned is None:
+        names = ", ".join(f"{a.uscc} (key {k})" for k, a in sorted(bundle.admins.items()))
+        c.add("admins", "admin keys", True, f"taken from the bundle, not pinned: {names}")
+        return
+    for key_id, admin in sorted(bundle.admins.items()):
+        subject = f"admin {admin.uscc} key {key_id}"
+        want = pinned.get(admin.uscc)
+        if want is None:
+            c.fail("admins", subject, f"{admin.uscc} is not a pinned admin")
+        elif want != admin.public_key:
+            c.fail(
+                "admins",
+                subject,
+                f"pinned key of {admin.uscc} is {key_id_for(want)}, the bundle says {key_id}",
+            )
+        else:
+            c.add("admins", subject, True, "matches the pinned key")
+
+
+def _signer_key(
+    c: _Checker, bundle: Bundle, e: Entry, revoked: Mapping[str, int]
+) -> tuple[bytes, frozenset[str] | None, str] | str:
+    """(public key, roles or None for an admin, provenance) of ``e``'s signer, or why not."""
+    assert e.record is not None
+    record = e.record.record
+    admin = bundle.admins.get(record.key_id)
+    if admin is not None:
+        if admin.uscc != record.actor:
+            return f"admin key {record.key_id} belongs to {admin.uscc}, actor is {record.actor}"
+        return admin.public_key, None, f"admin key {record.key_id}"
+    source_index = bundle.signers.get(record.key_id)
+    if source_index is None:
+        return f"key {record.key_id} is neither in bundle.signers nor in bundle.admins"
+    source = bundle.entry(source_index)
+    assert source is not None  # the parser checked that signers name entries
+    granted = _enrolled_keys(c, source)
+    if granted is None:
+        return (
+            f"bundle.signers names entry {source_index} for key {record.key_id},"
+            " which is not an enrolment or key rotation"
+        )
+    participant, keys = granted
+    public = next((k for k in keys if key_id_for(k) == record.key_id), None)
+    if public is None:
+        return f"entry {source_index} does not enrol key {record.key_id}"
+    if participant != record.actor:
+        return f"key {record.key_id} belongs to {participant}, record actor is {record.actor}"
+    if source_index >= e.leaf_index:
+        return f"key {record.key_id} was enrolled at entry {source_index}, not before its use"
+    revoked_at = revoked.get(record.key_id)
+    if revoked_at is not None and revoked_at < e.leaf_index:
+        return f"key {record.key_id} was revoked at entry {revoked_at}"
+    enrolment = c.enrolments.get(participant)
+    roles = frozenset(enrolment.roles) if enrolment is not None else frozenset()
+    return public, roles, f"key {record.key_id} enrolled at #{source_index}"
+
+
+def _check_signers(c: _Checker, bundle: Bundle) -> None:
     revoked: dict[str, int] = {}
     for e in bundle.entries:
-        if e.record is not None and e.record.record.type == "key_revocation":
-            body = c.body(e)
-            if isinstance(body, bodies.KeyRevocation):
-                revoked.setdefault(body.key_id, e.leaf_index)
+        if e.record is None:
+            continue
+        body = c.body(e)
+        if isinstance(body, bodies.KeyRevocation):
+            revoked.setdefault(body.key_id, e.leaf_index)
+        elif isinstance(body, bodies.Enrolment):
+            c.enrolments.setdefault(body.uscc, body)
     for e in bundle.entries:
         if e.record is None:
             continue
         record = e.record.record
         subject = _subject(e)
-        source_index = bundle.signers.get(record.key_id)
-        if source_index is None:
-            c.fail("signature", subject, f"key {record.key_id} is not in bundle.signers")
+        found = _signer_key(c, bundle, e, revoked)
+        if isinstance(found, str):
+            c.fail("signature", subject, found)
             continue
-        source = bundle.entry(source_index)
-        assert source is not None  # the parser checked signers name entries
-        granted = _enrolled_keys(c, source)
-        if granted is None:
-            c.fail(
-                "signature",
-                subject,
-                f"bundle.signers names entry {source_index} for key {record.key_id},"
-                " which is not an enrolment or key rotation",
-            )
-            continue
-        participant, keys = granted
-        public = next((k for k in keys if key_id_for(k) == record.key_id), None)
-        if public is None:
-            c.fail(
-                "signature",
-                subject,
-                f"entry {source_index} does not enrol key {record.key_id}",
-            )
-            continue
-        if participant != record.actor:
-            c.fail(
-                "signature",
-                subject,
-                f"key {record.key_id} belongs to {participant}, record actor is {record.actor}",
-            )
-            continue
-        if source_index > e.leaf_index or (
-            source_index == e.leaf_index and record.type != "enrolment"
-        ):
-            c.fail(
-                "signature",
-                subject,
-                f"key {record.key_id} was enrolled at entry {source_index}, after its use",
-            )
-            continue
-        if source_index == e.leaf_index and roots is not None and public not in roots:
-            c.fail(
-                "signature",
-                subject,
-                f"self-signed enrolment by key {record.key_id}, which is not a trusted root",
-            )
-            continue
-        revoked_at = revoked.get(record.key_id)
-        if revoked_at is not None and revoked_at < e.leaf_index:
-            c.fail("signature", subject, f"key {record.key_id} was revoked at entry {revoked_at}")
-            continue
+        public, roles, provenance = found
         try:
             verify_record(e.record, public)
         except LedgerError as exc:
             c.fail("signature", subject, exc)
             continue
-        c.add("signature", subject, True, f"key {record.key_id} enrolled at #{source_index}")
+        c.add("signature", subject, True, provenance)
+        allowed = WRITERS.get(record.type, frozenset())
+        if roles is None:
+            ok = ADMIN in allowed
+            who = "a consortium admin"
+        else:
+            ok = bool(roles & allowed) or SELF in allowed
+            who = f"{record.actor} with roles {', '.join(sorted(roles)) or 'none'}"
+        if ok:
+            c.add("role", subject, True)
+        else:
+            c.fail("role", subject, f"{who} may not sign {record.type} records")
 
 
 # --- trace semantics ----------------------------------------------------------------------------

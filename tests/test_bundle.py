@@ -33,6 +33,7 @@ ADMIN = make_uscc("91110000000000001")
 MAH = make_uscc("91110000000000002")
 DIST = make_uscc("91110000000000003")
 HOSP = make_uscc("12110000000000004")
+REVIEWER = make_uscc("91110000000000005")
 PRODUCT = "8612345"
 LOT = "L2026A"
 DAY = "2026-03-02T08:00:00Z"
@@ -99,6 +100,7 @@ class World:
             anchor=anchor,
             query={"kind": "trace_forward", "batch": f"{PRODUCT}/{LOT}"},
             redact_types=redact,
+            admins={ADMIN: self.keys[ADMIN].public_key},
         )
 
 
@@ -121,7 +123,7 @@ def make_world(
     *, dist_ships: int = 40, dist_licence_to: str | None = None, hosp_accepts: int = 38
 ) -> World:
     log = MiniLog()
-    keys = {who: SigningKey.generate() for who in (ADMIN, MAH, DIST, HOSP)}
+    keys = {who: SigningKey.generate() for who in (ADMIN, MAH, DIST, HOSP, REVIEWER)}
     idx: dict[str, int] = {}
 
     def add(name: str, who: str, type_: str, body: dict[str, Any]) -> None:
@@ -140,7 +142,7 @@ def make_world(
         signed = make_record(keys[ADMIN], "enrolment", ADMIN, body, time=DAY, record_id=name)
         idx[name] = log.add(signed)
 
-    enrol("enrol-admin", ADMIN, ["reviewer"])
+    enrol("enrol-reviewer", REVIEWER, ["reviewer"])
     enrol("enrol-mah", MAH, ["mah", "manufacturer"])
     enrol("enrol-dist", DIST, ["distributor"])
     enrol("enrol-hosp", HOSP, ["hospital"], public=True)
@@ -152,7 +154,7 @@ def make_world(
         (HOSP, "business_licence", HOSP, None),
         (HOSP, "medical_institution_licence", "PDY00001X", None),
     ):
-        add(f"q-{holder[-4:]}-{kind}", ADMIN, "qualification", _qual(holder, kind, number, to))
+        add(f"q-{holder[-4:]}-{kind}", REVIEWER, "qualification", _qual(holder, kind, number, to))
     add(
         "product",
         MAH,
@@ -249,7 +251,7 @@ def make_world(
     signers = {
         keys[who].key_id: idx[n]
         for who, n in (
-            (ADMIN, "enrol-admin"),
+            (REVIEWER, "enrol-reviewer"),
             (MAH, "enrol-mah"),
             (DIST, "enrol-dist"),
             (HOSP, "enrol-hosp"),
@@ -494,3 +496,30 @@ def test_floats_and_garbage_are_malformed() -> None:
         Bundle.from_json(b"{not json")
     with pytest.raises(MalformedInputError):
         Bundle.from_json(b'{"format": "lotproof-bundle", "version": 1.0}')
+
+
+def test_pinned_admin_keys(world: World) -> None:
+    bundle = world.bundle(links=TRACE, start="batch")
+    pinned = {ADMIN: world.keys[ADMIN].public_key}
+    report = check_bundle(bundle, [world.signer.verifier()], admin_keys=pinned)
+    assert report.ok and report.counts()["admins"] == (1, 0)
+    unpinned = check_bundle(bundle, [world.signer.verifier()])
+    assert "not pinned" in next(f.detail for f in unpinned.findings if f.check == "admins")
+    other = {ADMIN: SigningKey.generate().public_key}
+    report = check_bundle(bundle, [world.signer.verifier()], admin_keys=other)
+    assert {f.check for f in report.failures} == {"admins"}
+
+
+def test_a_record_its_signer_may_not_write_fails_the_role_check() -> None:
+    w = make_world()
+    body = {
+        "product": PRODUCT,
+        "lot": "FAKE1",
+        "mfg_date": "2026-01-01",
+        "expiry_date": "2028-01-01",
+        "quantity": 5,
+        "test_report_sha256": "ee" * 32,
+    }
+    w.idx["fake"] = w.log.add(make_record(w.keys[DIST], "batch", DIST, body, time=DAY))
+    report = check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
+    assert [(f.check, f.subject.split()[1]) for f in report.failures] == [("role", "batch")]
