@@ -132,11 +132,13 @@ def _forgiving_streams() -> None:
                 reconfigure(errors="backslashreplace")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one ``lotproof`` command; return its exit code."""
+def main(
+    argv: Sequence[str] | None = None, *, registrars: Sequence[Registrar] | None = None
+) -> int:
+    """Run one ``lotproof`` command; return its exit code (``registrars``: see build_parser)."""
     _forgiving_streams()
     try:
-        parser = build_parser()
+        parser = build_parser(registrars)
         try:
             args = parser.parse_args(argv)
         except SystemExit as e:  # usage errors (2) and --help (0)
