@@ -1,0 +1,734 @@
+"""Derived trade state: tables, row types, and the working overlay the rules read and write.
+
+The log is the source of truth; everything here can be rebuilt by replaying it
+(``TradeLedger.rebuild``). Each table's rows are frozen dataclasses whose fields are exactly
+the table's columns (str, int, bytes or None), so loading and storing are generic. Rules
+never see SQL: they call ``WorkingState`` methods, which read through a per-submit overlay,
+then a cache of committed rows, then the database; all changes stay in the overlay until
+``flush`` writes them in the submit's one transaction.
+
+Tables (component ``trade``, schema version 1):
+
+- ``trade_records``: every accepted record id with its leaf index, type, actor and time
+  (replay protection, record lookup, corrections).
+- ``trade_participants``, ``trade_keys`` (validity by added/revoked time),
+  ``trade_qualifications`` (the licence watch list: indexed by holder and by ``valid_to``).
+- ``trade_products``, ``trade_batches`` (status: active / quarantined / recalled: the recall
+  marks), ``trade_recalls``, ``trade_units`` (each traceability code's current holder and
+  the shipment it is in transit on), ``trade_unit_events``.
+- ``trade_stock`` per (holder, batch): received, shipped; on hand = received - shipped.
+- ``trade_orders`` with per-line progress (shipped, rejected, accepted, returned), escrow
+  terms, the amount owed to the seller and the payment status; ``trade_invoices``,
+  ``trade_disputes``.
+- ``trade_shipments`` (sales and returns, with their lines and acceptance) and their
+  projection ``trade_edges``, one row per (shipment, line): batch, from, to, quantities,
+  dates and leaf indices, indexed by batch and by (holder, batch) for trace.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+from datetime import date
+from typing import Any, ClassVar, TypeVar
+
+import orjson
+
+from ledger.storage.db import Database, Transaction
+
+SCHEMA_COMPONENT = "trade"
+SCHEMA_VERSION = 1
+
+SCHEMA: list[str] = [
+    "CREATE TABLE trade_records (record_id TEXT PRIMARY KEY, leaf_index {bigint} NOT NULL,"
+    " type TEXT NOT NULL, actor TEXT NOT NULL, time TEXT NOT NULL, superseded_by TEXT)",
+    "CREATE UNIQUE INDEX trade_records_leaf ON trade_records (leaf_index)",
+    "CREATE TABLE trade_participants (uscc TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    " roles TEXT NOT NULL, public INTEGER, region TEXT NOT NULL, evm_address {blob},"
+    " deemed_manufacturer TEXT, record_id TEXT NOT NULL, enrolled_at TEXT NOT NULL)",
+    "CREATE TABLE trade_keys (key_id TEXT PRIMARY KEY, uscc TEXT NOT NULL,"
+    " public_key {blob} NOT NULL, added_at TEXT NOT NULL, added_by TEXT NOT NULL,"
+    " revoked_at TEXT, revoked_by TEXT)",
+    "CREATE INDEX trade_keys_uscc ON trade_keys (uscc)",
+    "CREATE TABLE trade_qualifications (record_id TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+    " kind TEXT NOT NULL, number TEXT NOT NULL, scope TEXT NOT NULL, authority TEXT NOT NULL,"
+    " valid_from TEXT NOT NULL, valid_to TEXT, verdict TEXT NOT NULL, reviewer TEXT NOT NULL,"
+    " document_sha256 {blob} NOT NULL, recorded_at TEXT NOT NULL, withdrawn_by TEXT)",
+    "CREATE INDEX trade_qualifications_holder ON trade_qualifications (holder)",
+    "CREATE INDEX trade_qualifications_valid_to ON trade_qualifications (valid_to)",
+    "CREATE TABLE trade_products (code TEXT PRIMARY KEY, record_id TEXT NOT NULL,"
+    " mah TEXT NOT NULL, manufacturers TEXT NOT NULL, category TEXT NOT NULL,"
+    " special_class TEXT, storage_min_tenths_c INTEGER NOT NULL,"
+    " storage_max_tenths_c INTEGER NOT NULL, cold_chain INTEGER NOT NULL,"
+    " approval_number TEXT NOT NULL, generic_name TEXT NOT NULL, gtin TEXT)",
+    "CREATE TABLE trade_batches (batch_id TEXT PRIMARY KEY, product TEXT NOT NULL,"
+    " lot TEXT NOT NULL, registrant TEXT NOT NULL, mfg_date TEXT NOT NULL,"
+    " expiry_date TEXT NOT NULL, quantity {bigint} NOT NULL, status TEXT NOT NULL,"
+    " status_record TEXT, recall_level TEXT, registered_at TEXT NOT NULL,"
+    " batch_leaf {bigint} NOT NULL)",
+    "CREATE UNIQUE INDEX trade_batches_lot ON trade_batches (product, lot)",
+    "CREATE INDEX trade_batches_expiry ON trade_batches (expiry_date)",
+    "CREATE TABLE trade_recalls (recall_id TEXT PRIMARY KEY, product TEXT NOT NULL,"
+    " lots TEXT NOT NULL, action TEXT NOT NULL, level TEXT, issued_at TEXT NOT NULL,"
+    " issuer TEXT NOT NULL)",
+    "CREATE TABLE trade_units (code TEXT PRIMARY KEY, batch_id TEXT NOT NULL,"
+    " holder TEXT NOT NULL, in_transit TEXT)",
+    "CREATE INDEX trade_units_batch ON trade_units (batch_id)",
+    "CREATE TABLE trade_unit_events (code TEXT NOT NULL, record_id TEXT NOT NULL,"
+    " from_holder TEXT, to_holder TEXT NOT NULL, PRIMARY KEY (code, record_id))",
+    "CREATE TABLE trade_stock (holder TEXT NOT NULL, batch_id TEXT NOT NULL,"
+    " received {bigint} NOT NULL, shipped {bigint} NOT NULL, PRIMARY KEY (holder, batch_id))",
+    "CREATE INDEX trade_stock_batch ON trade_stock (batch_id)",
+    "CREATE TABLE trade_orders (order_id TEXT PRIMARY KEY, buyer TEXT NOT NULL,"
+    " seller TEXT NOT NULL, number TEXT NOT NULL, ordered_at TEXT NOT NULL,"
+    " total_fen {bigint} NOT NULL, lines TEXT NOT NULL, escrow TEXT,"
+    " amount_due_fen {bigint} NOT NULL, status TEXT NOT NULL, payment_status TEXT NOT NULL,"
+    " dispute_id TEXT, order_leaf {bigint} NOT NULL, escrow_key TEXT)",
+    "CREATE INDEX trade_orders_buyer ON trade_orders (buyer)",
+    "CREATE UNIQUE INDEX trade_orders_escrow ON trade_orders (escrow_key)",
+    "CREATE INDEX trade_orders_seller ON trade_orders (seller)",
+    "CREATE TABLE trade_shipments (shipment_id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " order_id TEXT NOT NULL, shipper TEXT NOT NULL, consignee TEXT NOT NULL, carrier TEXT,"
+    " shipped_at TEXT NOT NULL, lines TEXT NOT NULL, temperature TEXT,"
+    " excursion INTEGER NOT NULL, status TEXT NOT NULL, shipment_leaf {bigint} NOT NULL,"
+    " acceptance_id TEXT, acceptance_leaf {bigint}, accepted_at TEXT, reverses TEXT)",
+    "CREATE INDEX trade_shipments_order ON trade_shipments (order_id)",
+    "CREATE TABLE trade_edges (shipment_id TEXT NOT NULL, line INTEGER NOT NULL,"
+    " batch_id TEXT NOT NULL, kind TEXT NOT NULL, from_holder TEXT NOT NULL,"
+    " to_holder TEXT NOT NULL, order_id TEXT NOT NULL, quantity {bigint} NOT NULL,"
+    " accepted {bigint} NOT NULL, rejected {bigint} NOT NULL, returned {bigint} NOT NULL,"
+    " status TEXT NOT NULL, shipped_at TEXT NOT NULL, accepted_at TEXT,"
+    " shipment_leaf {bigint} NOT NULL, acceptance_id TEXT, acceptance_leaf {bigint},"
+    " excursion INTEGER NOT NULL, PRIMARY KEY (shipment_id, line))",
+    "CREATE INDEX trade_edges_batch ON trade_edges (batch_id)",
+    "CREATE INDEX trade_edges_to ON trade_edges (to_holder, batch_id)",
+    "CREATE TABLE trade_invoices (invoice_id TEXT PRIMARY KEY, number TEXT NOT NULL,"
+    " seller TEXT NOT NULL, buyer TEXT NOT NULL, order_id TEXT, total_fen {bigint} NOT NULL,"
+    " upstream TEXT NOT NULL, issued_at TEXT NOT NULL, voided_by TEXT)",
+    "CREATE INDEX trade_invoices_order ON trade_invoices (order_id)",
+    "CREATE TABLE trade_disputes (dispute_id TEXT PRIMARY KEY, order_id TEXT NOT NULL,"
+    " opened_by TEXT NOT NULL, opened_at TEXT NOT NULL, reason TEXT NOT NULL,"
+    " resolution_id TEXT, to_seller_fen {bigint}, to_buyer_fen {bigint})",
+]
+
+
+def dumps(value: Any) -> str:
+    """Deterministic JSON text for the state's JSON columns."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def loads(text: str) -> Any:
+    return orjson.loads(text)
+
+
+def split(text: str) -> list[str]:
+    return text.split(",") if text else []
+
+
+# -- rows ------------------------------------------------------------------------------------
+class Row:
+    """Base of the row types: fields = columns; ``TABLE`` and ``KEY`` name the table."""
+
+    TABLE: ClassVar[str]
+    KEY: ClassVar[tuple[str, ...]]
+
+    @property
+    def key(self) -> Any:
+        values = tuple(getattr(self, k) for k in self.KEY)
+        return values[0] if len(values) == 1 else values
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    def values(self) -> tuple[Any, ...]:
+        return astuple(self)  # type: ignore[call-overload,no-any-return]
+
+
+@dataclass(frozen=True)
+class RecordRow(Row):
+    TABLE: ClassVar[str] = "trade_records"
+    KEY: ClassVar[tuple[str, ...]] = ("record_id",)
+    record_id: str
+    leaf_index: int
+    type: str
+    actor: str
+    time: str
+    superseded_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ParticipantRow(Row):
+    TABLE: ClassVar[str] = "trade_participants"
+    KEY: ClassVar[tuple[str, ...]] = ("uscc",)
+    uscc: str
+    name: str
+    roles: str
+    public: int | None
+    region: str
+    evm_address: bytes | None
+    deemed_manufacturer: str | None
+    record_id: str
+    enrolled_at: str
+
+    @functools.cached_property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(split(self.roles))
+
+    @property
+    def public_hospital(self) -> bool:
+        return bool(self.public) and "hospital" in self.role_set
+
+
+@dataclass(frozen=True)
+class KeyRow(Row):
+    TABLE: ClassVar[str] = "trade_keys"
+    KEY: ClassVar[tuple[str, ...]] = ("key_id",)
+    key_id: str
+    uscc: str
+    public_key: bytes
+    added_at: str
+    added_by: str
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class QualRow(Row):
+    TABLE: ClassVar[str] = "trade_qualifications"
+    KEY: ClassVar[tuple[str, ...]] = ("record_id",)
+    record_id: str
+    holder: str
+    kind: str
+    number: str
+    scope: str
+    authority: str
+    valid_from: str
+    valid_to: str | None
+    verdict: str
+    reviewer: str
+    document_sha256: bytes
+    recorded_at: str
+    withdrawn_by: str | None = None
+
+    @functools.cached_property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(split(self.scope))
+
+    @functools.cached_property
+    def from_date(self) -> date:
+        return date.fromisoformat(self.valid_from)
+
+    @functools.cached_property
+    def to_date(self) -> date | None:
+        return None if self.valid_to is None else date.fromisoformat(self.valid_to)
+
+    @property
+    def usable(self) -> bool:
+        """Approved by the reviewer and not withdrawn by a correction."""
+        return self.verdict == "approved" and self.withdrawn_by is None
+
+    def valid_on(self, day: date) -> bool:
+        """Valid from ``valid_from`` up to, not including, ``valid_to``."""
+        return self.from_date <= day and (self.to_date is None or day < self.to_date)
+
+
+@dataclass(frozen=True)
+class ProductRow(Row):
+    TABLE: ClassVar[str] = "trade_products"
+    KEY: ClassVar[tuple[str, ...]] = ("code",)
+    code: str
+    record_id: str
+    mah: str
+    manufacturers: str
+    category: str
+    special_class: str | None
+    storage_min_tenths_c: int
+    storage_max_tenths_c: int
+    cold_chain: int
+    approval_number: str
+    generic_name: str
+    gtin: str | None
+
+
+@dataclass(frozen=True)
+class BatchRow(Row):
+    TABLE: ClassVar[str] = "trade_batches"
+    KEY: ClassVar[tuple[str, ...]] = ("batch_id",)
+    batch_id: str
+    product: str
+    lot: str
+    registrant: str
+    mfg_date: str
+    expiry_date: str
+    quantity: int
+    status: str
+    status_record: str | None
+    recall_level: str | None
+    registered_at: str
+    batch_leaf: int
+
+    @functools.cached_property
+    def expiry(self) -> date:
+        return date.fromisoformat(self.expiry_date)
+
+
+@dataclass(frozen=True)
+class RecallRow(Row):
+    TABLE: ClassVar[str] = "trade_recalls"
+    KEY: ClassVar[tuple[str, ...]] = ("recall_id",)
+    recall_id: str
+    product: str
+    lots: str
+    action: str
+    level: str | None
+    issued_at: str
+    issuer: str
+
+
+@dataclass(frozen=True)
+class UnitRow(Row):
+    TABLE: ClassVar[str] = "trade_units"
+    KEY: ClassVar[tuple[str, ...]] = ("code",)
+    code: str
+    batch_id: str
+    holder: str
+    in_transit: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitEventRow(Row):
+    TABLE: ClassVar[str] = "trade_unit_events"
+    KEY: ClassVar[tuple[str, ...]] = ("code", "record_id")
+    code: str
+    record_id: str
+    from_holder: str | None
+    to_holder: str
+
+
+@dataclass(frozen=True)
+class StockRow(Row):
+    TABLE: ClassVar[str] = "trade_stock"
+    KEY: ClassVar[tuple[str, ...]] = ("holder", "batch_id")
+    holder: str
+    batch_id: str
+    received: int = 0
+    shipped: int = 0
+
+    @property
+    def on_hand(self) -> int:
+        return self.received - self.shipped
+
+
+@dataclass(frozen=True)
+class OrderRow(Row):
+    """``lines``: JSON list of {product, lot, quantity, unit_price_fen, shipped, rejected,
+    accepted, returned}; ``shipped`` counts what left the seller (less cancelled shipments)."""
+
+    TABLE: ClassVar[str] = "trade_orders"
+    KEY: ClassVar[tuple[str, ...]] = ("order_id",)
+    order_id: str
+    buyer: str
+    seller: str
+    number: str
+    ordered_at: str
+    total_fen: int
+    lines: str
+    escrow: str | None
+    amount_due_fen: int
+    status: str
+    payment_status: str
+    dispute_id: str | None
+    order_leaf: int
+    escrow_key: str | None = None
+
+    @functools.cached_property
+    def line_list(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = loads(self.lines)
+        return lines
+
+    @functools.cached_property
+    def escrow_terms(self) -> dict[str, Any] | None:
+        return None if self.escrow is None else dict(loads(self.escrow))
+
+
+@dataclass(frozen=True)
+class ShipmentRow(Row):
+    """``lines``: JSON list of {batch, product, lot, quantity, order_line, accepted, rejected,
+    returned, unit_codes}. ``kind`` is ``sale`` or ``return`` (then ``reverses`` names the
+    sale shipment and the row is accepted on arrival)."""
+
+    TABLE: ClassVar[str] = "trade_shipments"
+    KEY: ClassVar[tuple[str, ...]] = ("shipment_id",)
+    shipment_id: str
+    kind: str
+    order_id: str
+    shipper: str
+    consignee: str
+    carrier: str | None
+    shipped_at: str
+    lines: str
+    temperature: str | None
+    excursion: int
+    status: str
+    shipment_leaf: int
+    acceptance_id: str | None = None
+    acceptance_leaf: int | None = None
+    accepted_at: str | None = None
+    reverses: str | None = None
+
+    @functools.cached_property
+    def line_list(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = loads(self.lines)
+        return lines
+
+    def edges(self) -> list[EdgeRow]:
+        return [
+            EdgeRow(
+                shipment_id=self.shipment_id,
+                line=i,
+                batch_id=line["batch"],
+                kind=self.kind,
+                from_holder=self.shipper,
+                to_holder=self.consignee,
+                order_id=self.order_id,
+                quantity=line["quantity"],
+                accepted=line["accepted"],
+                rejected=line["rejected"],
+                returned=line["returned"],
+                status=self.status,
+                shipped_at=self.shipped_at,
+                accepted_at=self.accepted_at,
+                shipment_leaf=self.shipment_leaf,
+                acceptance_id=self.acceptance_id,
+                acceptance_leaf=self.acceptance_leaf,
+                excursion=self.excursion,
+            )
+            for i, line in enumerate(self.line_list)
+        ]
+
+
+@dataclass(frozen=True)
+class EdgeRow(Row):
+    TABLE: ClassVar[str] = "trade_edges"
+    KEY: ClassVar[tuple[str, ...]] = ("shipment_id", "line")
+    shipment_id: str
+    line: int
+    batch_id: str
+    kind: str
+    from_holder: str
+    to_holder: str
+    order_id: str
+    quantity: int
+    accepted: int
+    rejected: int
+    returned: int
+    status: str
+    shipped_at: str
+    accepted_at: str | None
+    shipment_leaf: int
+    acceptance_id: str | None
+    acceptance_leaf: int | None
+    excursion: int
+
+
+@dataclass(frozen=True)
+class InvoiceRow(Row):
+    TABLE: ClassVar[str] = "trade_invoices"
+    KEY: ClassVar[tuple[str, ...]] = ("invoice_id",)
+    invoice_id: str
+    number: str
+    seller: str
+    buyer: str
+    order_id: str | None
+    total_fen: int
+    upstream: str
+    issued_at: str
+    voided_by: str | None = None
+
+
+@dataclass(frozen=True)
+class DisputeRow(Row):
+    TABLE: ClassVar[str] = "trade_disputes"
+    KEY: ClassVar[tuple[str, ...]] = ("dispute_id",)
+    dispute_id: str
+    order_id: str
+    opened_by: str
+    opened_at: str
+    reason: str
+    resolution_id: str | None = None
+    to_seller_fen: int | None = None
+    to_buyer_fen: int | None = None
+
+
+ROW_TYPES: tuple[type[Row], ...] = (
+    RecordRow,
+    ParticipantRow,
+    KeyRow,
+    QualRow,
+    ProductRow,
+    BatchRow,
+    RecallRow,
+    UnitRow,
+    UnitEventRow,
+    StockRow,
+    OrderRow,
+    ShipmentRow,
+    EdgeRow,
+    InvoiceRow,
+    DisputeRow,
+)
+TABLES = {cls.TABLE: cls for cls in ROW_TYPES}
+R = TypeVar("R", bound=Row)
+
+
+def ensure_schema(db: Database) -> None:
+    db.ensure_schema(SCHEMA_COMPONENT, SCHEMA_VERSION, SCHEMA)
+
+
+def _select(cls: type[Row]) -> str:
+    return f"SELECT {', '.join(cls.columns())} FROM {cls.TABLE}"
+
+
+def _where_key(cls: type[Row]) -> str:
+    return " AND ".join(f"{k} = ?" for k in cls.KEY)
+
+
+def _key_params(cls: type[Row], key: Any) -> tuple[Any, ...]:
+    return key if len(cls.KEY) > 1 else (key,)
+
+
+def _from_db(cls: type[R], row: Sequence[Any]) -> R:
+    # PostgreSQL returns memoryview for BYTEA in some paths; normalise to bytes.
+    return cls(*(bytes(v) if isinstance(v, memoryview) else v for v in row))
+
+
+def load_row(tx: Transaction, cls: type[R], key: Any) -> R | None:
+    row = tx.query_one(f"{_select(cls)} WHERE {_where_key(cls)}", _key_params(cls, key))
+    return None if row is None else _from_db(cls, row)
+
+
+def load_where(tx: Transaction, cls: type[R], where: str, params: Sequence[Any]) -> list[R]:
+    return [_from_db(cls, row) for row in tx.query(f"{_select(cls)} WHERE {where}", params)]
+
+
+def load_all(tx: Transaction, cls: type[R]) -> list[R]:
+    order = ", ".join(cls.KEY)
+    return [_from_db(cls, row) for row in tx.query(f"{_select(cls)} ORDER BY {order}")]
+
+
+def upsert(tx: Transaction, cls: type[Row], rows: Iterable[Row]) -> None:
+    rows = list(rows)
+    if not rows:
+        return
+    cols = cls.columns()
+    updates = [c for c in cols if c not in cls.KEY]
+    sql = (
+        f"INSERT INTO {cls.TABLE} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        f" ON CONFLICT ({', '.join(cls.KEY)}) DO "
+        + (
+            "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
+            if updates
+            else "NOTHING"
+        )
+    )
+    tx.executemany(sql, [r.values() for r in rows])
+
+
+IN_CHUNK = 500
+
+
+# -- the cache and the overlay -----------------------------------------------------------------
+_MISSING = object()
+
+
+class StateCache:
+    """Committed rows kept between submits, valid while the log has ``log_size`` leaves.
+
+    ``rows[table][key]`` is a committed row or ``None`` (known absent). ``lists`` holds the
+    secondary lookups (qualifications and keys by holder, batch by (product, lot)).
+    """
+
+    def __init__(self, max_rows: int = 500_000) -> None:
+        self.max_rows = max_rows
+        self.log_size = -1
+        self.rows: dict[str, dict[Any, Any]] = defaultdict(dict)
+        self.lists: dict[str, dict[Any, Any]] = defaultdict(dict)
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.lists.clear()
+        self.log_size = -1
+
+    def size(self) -> int:
+        return sum(len(t) for t in self.rows.values()) + sum(len(t) for t in self.lists.values())
+
+
+class WorkingState:
+    """What the rules see during one submit: committed state plus this batch's changes."""
+
+    def __init__(self, tx: Transaction, cache: StateCache) -> None:
+        self.tx = tx
+        self.cache = cache
+        self.changes: dict[str, dict[Any, Any]] = defaultdict(dict)
+        self.list_changes: dict[str, dict[Any, Any]] = defaultdict(dict)
+        self.appends: dict[str, list[Row]] = defaultdict(list)
+
+    # generic access
+    def get(self, cls: type[R], key: Any) -> R | None:
+        table = cls.TABLE
+        changed = self.changes[table].get(key, _MISSING)
+        if changed is not _MISSING:
+            return changed  # type: ignore[no-any-return]
+        cached = self.cache.rows[table].get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[no-any-return]
+        row = load_row(self.tx, cls, key)
+        self.cache.rows[table][key] = row
+        return row
+
+    def put(self, row: Row) -> None:
+        self.changes[row.TABLE][row.key] = row
+
+    def append(self, row: Row) -> None:
+        """An insert-only row (nothing reads it back during a submit)."""
+        self.appends[row.TABLE].append(row)
+
+    def prefetch(self, cls: type[Row], keys: Iterable[Any]) -> None:
+        """Load many single-column keys with a few ``IN`` queries (absent ones as None)."""
+        assert len(cls.KEY) == 1
+        table = cls.TABLE
+        cached = self.cache.rows[table]
+        wanted = [k for k in dict.fromkeys(keys) if k not in cached]
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row in load_where(self.tx, cls, f"{cls.KEY[0]} IN ({marks})", chunk):
+                cached[row.key] = row
+            for k in chunk:
+                cached.setdefault(k, None)
+
+    def _list(self, name: str, key: Any, load: Any) -> Any:
+        changed = self.list_changes[name].get(key, _MISSING)
+        if changed is not _MISSING:
+            return changed
+        cached = self.cache.lists[name].get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        value = load()
+        self.cache.lists[name][key] = value
+        return value
+
+    # typed helpers the rules use
+    def record(self, record_id: str) -> RecordRow | None:
+        return self.get(RecordRow, record_id)
+
+    def participant(self, uscc: str) -> ParticipantRow | None:
+        return self.get(ParticipantRow, uscc)
+
+    def key(self, key_id: str) -> KeyRow | None:
+        return self.get(KeyRow, key_id)
+
+    def product(self, code: str) -> ProductRow | None:
+        return self.get(ProductRow, code)
+
+    def batch(self, batch_id: str) -> BatchRow | None:
+        return self.get(BatchRow, batch_id)
+
+    def order(self, order_id: str) -> OrderRow | None:
+        return self.get(OrderRow, order_id)
+
+    def shipment(self, shipment_id: str) -> ShipmentRow | None:
+        return self.get(ShipmentRow, shipment_id)
+
+    def unit(self, code: str) -> UnitRow | None:
+        return self.get(UnitRow, code)
+
+    def stock(self, holder: str, batch_id: str) -> StockRow:
+        row = self.get(StockRow, (holder, batch_id))
+        return row if row is not None else StockRow(holder, batch_id, 0, 0)
+
+    def qualifications(self, holder: str) -> tuple[QualRow, ...]:
+        ids: tuple[str, ...] = self._list(
+            "quals",
+            holder,
+            lambda: tuple(
+                self._remember(r).record_id
+                for r in load_where(self.tx, QualRow, "holder = ?", (holder,))
+            ),
+        )
+        return tuple(row for rid in ids if (row := self.get(QualRow, rid)) is not None)
+
+    def add_qualification(self, row: QualRow) -> None:
+        ids = self.qualifications_ids(row.holder)
+        self.put(row)
+        self.list_changes["quals"][row.holder] = (*ids, row.record_id)
+
+    def qualifications_ids(self, holder: str) -> tuple[str, ...]:
+        return tuple(q.record_id for q in self.qualifications(holder))
+
+    def batch_id_for(self, product: str, lot: str) -> str | None:
+        found: str | None = self._list(
+            "lot",
+            (product, lot),
+            lambda: next(
+                (
+                    self._remember(r).batch_id
+                    for r in load_where(
+                        self.tx, BatchRow, "product = ? AND lot = ?", (product, lot)
+                    )
+                ),
+                None,
+            ),
+        )
+        return found
+
+    def add_batch(self, row: BatchRow) -> None:
+        self.put(row)
+        self.list_changes["lot"][(row.product, row.lot)] = row.batch_id
+
+    def order_for_escrow(self, escrow_key: str) -> str | None:
+        found: str | None = self._list(
+            "escrow",
+            escrow_key,
+            lambda: next(
+                (
+                    self._remember(r).order_id
+                    for r in load_where(self.tx, OrderRow, "escrow_key = ?", (escrow_key,))
+                ),
+                None,
+            ),
+        )
+        return found
+
+    def add_order(self, row: OrderRow) -> None:
+        self.put(row)
+        if row.escrow_key is not None:
+            self.list_changes["escrow"][row.escrow_key] = row.order_id
+
+    def _remember(self, row: R) -> R:
+        self.cache.rows[row.TABLE].setdefault(row.key, row)
+        return row
+
+    # writing
+    def flush(self) -> None:
+        """Write every change and append in this transaction (edges follow shipments)."""
+        for table, rows in self.changes.items():
+            if rows:
+                upsert(self.tx, TABLES[table], rows.values())
+        shipments = self.changes.get(ShipmentRow.TABLE)
+        if shipments:
+            upsert(self.tx, EdgeRow, [e for s in shipments.values() for e in s.edges()])
+        for table, appended in self.appends.items():
+            if appended:
+                upsert(self.tx, TABLES[table], appended)
+
+    def commit_to_cache(self, log_size: int) -> None:
+        """After the transaction committed: the overlay becomes committed state."""
+        for table, rows in self.changes.items():
+            self.cache.rows[table].update(rows)
+        for name, values in self.list_changes.items():
+            self.cache.lists[name].update(values)
+        self.cache.log_size = log_size
