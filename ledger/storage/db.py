@@ -214,6 +214,16 @@ class Database:
         finally:
             conn.execute("ROLLBACK")
 
+    @contextmanager
+    def autocommit(self) -> Iterator[Transaction]:
+        """Statements that each run on their own, without BEGIN/ROLLBACK round trips.
+
+        Only for reads that need no snapshot spanning statements, such as reads of
+        append-only data (the Merkle log). Inside an open ``write()``/``read()`` on this
+        thread, the statements run in that transaction.
+        """
+        yield Transaction(self._connection(), self.dialect)
+
     def ensure_schema(self, component: str, version: int, statements: Sequence[str]) -> None:
         """Create ``component``'s tables once; ``statements`` use ``{blob}``/``{bigint}``."""
         with self.write() as tx:
