@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ledger.errors import (
@@ -36,8 +36,9 @@ from ledger.errors import (
 from ledger.leaf import encode_leaf
 from ledger.merkle import hash_leaf
 from ledger.records import SignedRecord, key_id_for, verify_record
-from ledger.storage.db import Database, Transaction
+from ledger.storage.db import Database
 from ledger.storage.log import LogEntry, MerkleLog
+from ledger.trade import alerts as alerts_mod
 from ledger.trade import trace as trace_mod
 from ledger.trade.errors import MalformedRecord, RecordRefused
 from ledger.trade.rules import Context, RuleConfig, apply_record
@@ -434,6 +435,13 @@ class TradeLedger:
     ) -> trace_mod.TwoInvoiceCheck:
         with self.db.read() as tx:
             return trace_mod.two_invoice_check(tx, holder, batch_id, policy)
+
+    def alerts(
+        self, today: date, policy: trace_mod.TwoInvoicePolicy | None = None
+    ) -> alerts_mod.Alerts:
+        """Licences expiring within 30 days, lots near expiry, excursions, two-invoice breaks."""
+        with self.db.read() as tx:
+            return alerts_mod.all_alerts(tx, today, policy)
 
     def read(self) -> Any:
         """A read snapshot for callers that combine several queries (trace, alerts)."""

@@ -165,6 +165,16 @@ class Context:
     check_signatures: bool = True
 
 
+def _celsius(tenths: int) -> str:
+    """Tenths of °C as text, without floats: 25 -> "2.5", 80 -> "8"."""
+    whole, frac = divmod(abs(tenths), 10)
+    return ("-" if tenths < 0 else "") + str(whole) + (f".{frac}" if frac else "")
+
+
+def _range(product: ProductRow) -> str:
+    return f"{_celsius(product.storage_min_tenths_c)}-{_celsius(product.storage_max_tenths_c)} °C"
+
+
 def _who(p: ParticipantRow | None, uscc: str) -> str:
     return f"{p.name} ({uscc})" if p is not None else uscc
 
@@ -300,7 +310,7 @@ def _verify(ctx: Context, signed: SignedRecord, public_key: bytes) -> None:
         raise RuleViolation("SIG-INVALID", str(e)) from None
 
 
-# -- parties and licences ------------------------------------------------------------------------
+# -- parties and licences ----------------------------------------------------------------------
 def _party(ws: WorkingState, uscc: str, what: str) -> ParticipantRow:
     p = ws.participant(uscc)
     if p is None:
@@ -324,7 +334,7 @@ def _same(r: _Rec, uscc: str, what: str) -> None:
         )
 
 
-def _valid_licences(
+def _valid_licences(  # noqa: PLR0917
     ws: WorkingState,
     p: ParticipantRow,
     kinds: frozenset[str],
@@ -383,7 +393,7 @@ def check_party(
             "QUAL-COLD-CHAIN",
             f"{_licence(q)} of {p.name} lacks the cold-chain annotation"
             f" ({codes.SCOPE_NAMES_ZH[codes.COLD_CHAIN]}) that {product.generic_name}"
-            f" ({product.storage_min_tenths_c / 10:g}-{product.storage_max_tenths_c / 10:g} °C)"
+            f" ({_range(product)})"
             " needs",
         )
     special = product.special_class
@@ -441,7 +451,7 @@ def _not_before(r: _Rec, earlier: str, what: str) -> None:
         )
 
 
-# -- participants and keys --------------------------------------------------------------------------
+# -- participants and keys ---------------------------------------------------------------------
 def _enrolment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Enrolment) -> LeafHeader:
     if ws.participant(body.uscc) is not None:
         raise RuleViolation("ENROL-DUPLICATE", f"{body.uscc} is already enrolled")
@@ -536,7 +546,7 @@ def _qualification(ws: WorkingState, ctx: Context, r: _Rec, body: b.Qualificatio
     return LeafHeader(LeafKind.QUALIFICATION)
 
 
-# -- products, batches, recalls ---------------------------------------------------------------------
+# -- products, batches, recalls ----------------------------------------------------------------
 def _product_rec(ws: WorkingState, ctx: Context, r: _Rec, body: b.Product) -> LeafHeader:
     _same(r, body.mah, "MAH")
     existing = ws.product(body.code)
@@ -654,7 +664,7 @@ def _recall(ws: WorkingState, ctx: Context, r: _Rec, body: b.Recall) -> LeafHead
     return LeafHeader(LeafKind.RECALL)
 
 
-# -- orders, invoices ------------------------------------------------------------------------------
+# -- orders, invoices --------------------------------------------------------------------------
 def escrow_key(terms: b.EscrowTerms) -> str:
     return f"{terms.chain_id}:{terms.contract.hex()}:{terms.order_id.hex()}"
 
@@ -795,7 +805,7 @@ def _invoice(ws: WorkingState, ctx: Context, r: _Rec, body: b.Invoice) -> LeafHe
     return LeafHeader(LeafKind.INVOICE)
 
 
-# -- shipments, acceptance, returns ---------------------------------------------------------------------
+# -- shipments, acceptance, returns ------------------------------------------------------------
 def _out_of_range(temp: b.TemperatureLog | None, product: ProductRow) -> bool:
     if temp is None:
         return False
@@ -864,7 +874,8 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
             want = ol["product"] + ("" if ol["lot"] is None else f" lot {ol['lot']}")
             raise RuleViolation(
                 "ORDER-LINE",
-                f"{where} ships {line.product} lot {line.lot}; order line {line.order_line} is for {want}",
+                f"{where} ships {line.product} lot {line.lot};"
+                f" order line {line.order_line} is for {want}",
             )
         product = _product(ws, line.product)
         batch_id = ws.batch_id_for(line.product, line.lot)
@@ -876,7 +887,8 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
         if batch.expiry != line.expiry_date:
             raise RuleViolation(
                 "LOT-EXPIRY-MISMATCH",
-                f"{where}: lot {line.lot} expires on {batch.expiry_date}, the shipment says {line.expiry_date}",
+                f"{where}: lot {line.lot} expires on {batch.expiry_date},"
+                f" the shipment says {line.expiry_date}",
             )
         if batch.status == "recalled":
             raise RuleViolation(
@@ -900,7 +912,7 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
                 raise RuleViolation(
                     "COLD-CHAIN-LOG",
                     f"{where}: {product.generic_name} is cold-chain"
-                    f" ({product.storage_min_tenths_c / 10:g}-{product.storage_max_tenths_c / 10:g} °C)"
+                    f" ({_range(product)})"
                     " and the shipment carries no temperature log",
                 )
             if temp.interval_s > ctx.config.max_log_interval_s:
@@ -922,7 +934,8 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
         if line.quantity > lacking:
             raise RuleViolation(
                 "ORDER-EXCEEDED",
-                f"{where}: order line {line.order_line} still lacks {lacking}, the shipment sends {line.quantity}",
+                f"{where}: order line {line.order_line} still lacks {lacking},"
+                f" the shipment sends {line.quantity}",
             )
         check_trade(ws, seller, buyer, product, r.day)
         units = (
@@ -1020,8 +1033,9 @@ def _acceptance(ws: WorkingState, ctx: Context, r: _Rec, body: b.Acceptance) -> 
             raise RuleViolation(
                 "ACCEPT-COLD-EXCURSION",
                 f"line {i}: the temperature log of shipment {s.shipment_id} left"
-                f" {product.storage_min_tenths_c / 10:g}-{product.storage_max_tenths_c / 10:g} °C"
-                f" for {product.generic_name} lot {line['lot']}; {a.accepted} units may not be accepted",
+                f" {_range(product)}"
+                f" for {product.generic_name} lot {line['lot']};"
+                f" {a.accepted} units may not be accepted",
             )
         check_party(ws, buyer, "buyer", product, r.day)
         codes_in_line = line["unit_codes"]
@@ -1048,7 +1062,7 @@ def _acceptance(ws: WorkingState, ctx: Context, r: _Rec, body: b.Acceptance) -> 
         ol["accepted"] += a.accepted
         ol["rejected"] += a.rejected
     # goods move: accepted into the consignee's stock, rejected back to the shipper's
-    for i, line in enumerate(lines):
+    for line in lines:
         if line["accepted"]:
             st = ws.stock(s.consignee, line["batch"])
             ws.put(dataclasses.replace(st, received=st.received + line["accepted"]))
@@ -1119,7 +1133,8 @@ def _return(ws: WorkingState, ctx: Context, r: _Rec, body: b.Return) -> LeafHead
         if want > stock.on_hand:
             raise RuleViolation(
                 "STOCK-INSUFFICIENT",
-                f"{where}: {r.uscc} holds {stock.on_hand} of lot {line['lot']}, the return needs {want}",
+                f"{where}: {r.uscc} holds {stock.on_hand} of lot {line['lot']},"
+                f" the return needs {want}",
             )
         taken[line["batch"]] = want
         if rl.unit_codes:
@@ -1172,7 +1187,7 @@ def _return(ws: WorkingState, ctx: Context, r: _Rec, body: b.Return) -> LeafHead
     return LeafHeader(LeafKind.RETURN)
 
 
-# -- disputes -------------------------------------------------------------------------------------------
+# -- disputes ----------------------------------------------------------------------------------
 def _dispute(ws: WorkingState, ctx: Context, r: _Rec, body: b.Dispute) -> LeafHeader:
     order = _known_order(ws, body.order)
     if r.uscc not in (order.buyer, order.seller):
@@ -1212,7 +1227,7 @@ def _resolution(ws: WorkingState, ctx: Context, r: _Rec, body: b.DisputeResoluti
     return LeafHeader(LeafKind.DISPUTE_RESOLUTION)
 
 
-# -- corrections --------------------------------------------------------------------------------------
+# -- corrections -------------------------------------------------------------------------------
 def _correction(ws: WorkingState, ctx: Context, r: _Rec, body: b.Correction) -> LeafHeader:
     target_id = r.signed.record.supersedes
     if target_id is None:

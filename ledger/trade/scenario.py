@@ -666,7 +666,7 @@ class BulkStory:
         scn = self.scn
         rng = scn.rng
         scope = [codes.CHEMICAL, codes.BIOLOGICS, codes.COLD_CHAIN, codes.CHINESE_PATENT]
-        reviewer, rec = scn.new_reviewer()
+        _, rec = scn.new_reviewer()
         yield from self._emit([rec])
         n_dist = max(self.n_distributors, 20)
         wide_dist = 20
@@ -750,7 +750,7 @@ class BulkStory:
             if cycle % 200 == 0:
                 yield from self._emit([scn.recall(mah, code, [lot], action="quarantine")])
 
-    def _sale(
+    def _sale(  # noqa: PLR0917
         self,
         buyer: Party,
         seller: Party,

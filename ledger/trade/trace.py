@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any
 
 from ledger.errors import NotFoundError
+from ledger.records import parse_time
 from ledger.storage.db import Transaction
 from ledger.trade import codes
 from ledger.trade.rules import CHINA_STANDARD_TIME
@@ -36,7 +37,6 @@ from ledger.trade.state import (
     load_row,
     load_where,
 )
-from ledger.records import parse_time
 
 
 @dataclass(frozen=True)
@@ -267,9 +267,9 @@ def forward(tx: Transaction, batch_id: str) -> ForwardTrace:
         )
     steps = [_batch_step(batch), *_edge_steps(live_edges, batch)]
     notify: list[Notice] = []
-    for h in holders:
-        if h.on_hand > 0:
-            notify.append(Notice(h.holder, h.name, "holds_stock", h.on_hand))
+    for holding in holders:
+        if holding.on_hand > 0:
+            notify.append(Notice(holding.holder, holding.name, "holds_stock", holding.on_hand))
     for e in transit:
         for who, why in ((e.to_holder, "in_transit_to"), (e.from_holder, "in_transit_from")):
             p = parties.get(who)
