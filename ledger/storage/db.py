@@ -65,6 +65,33 @@ class Transaction:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._run(lambda cur: cur.executemany(self.dialect.sql(sql), rows))
 
+    def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        pg_types: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """Insert many rows: ``executemany`` on SQLite, binary ``COPY`` on PostgreSQL.
+
+        ``pg_types`` names each column's PostgreSQL type (``int8``, ``bytea``, ``text``...),
+        which the binary format needs. COPY measured about twice as fast as executemany
+        (scripts/bench_log.py). ``table`` and ``columns`` are trusted identifiers.
+        """
+        if self.dialect is not POSTGRES:
+            marks = ", ".join("?" * len(columns))
+            self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            return
+
+        def copy(cur: Any) -> None:
+            statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+            with cur.copy(statement) as out:
+                out.set_types(list(pg_types))
+                for row in rows:
+                    out.write_row(row)
+
+        self._run(copy)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         result: list[Row] = []
 

@@ -55,6 +55,11 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
 
+_ENTRY_COLUMNS = ("leaf_index", "leaf_hash", "leaf", "record_id", "record")
+_ENTRY_TYPES = ("int8", "bytea", "bytea", "text", "bytea")
+_NODE_COLUMNS = ("level", "node_index", "hash")
+_NODE_TYPES = ("int4", "int8", "bytea")
+
 _SCHEMA = [
     "CREATE TABLE log_entries ("
     " leaf_index {bigint} PRIMARY KEY,"
@@ -180,16 +185,9 @@ class MerkleLog:
             index += 1
         tx.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            tx.executemany(
-                "INSERT INTO log_entries (leaf_index, leaf_hash, leaf, record_id, record)"
-                " VALUES (?, ?, ?, ?, ?)",
-                entry_rows,
-            )
+            tx.insert_rows("log_entries", _ENTRY_COLUMNS, _ENTRY_TYPES, entry_rows)
             if node_rows:
-                tx.executemany(
-                    "INSERT INTO log_nodes (level, node_index, hash) VALUES (?, ?, ?)",
-                    node_rows,
-                )
+                tx.insert_rows("log_nodes", _NODE_COLUMNS, _NODE_TYPES, node_rows)
         except IntegrityViolation as e:
             tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
