@@ -198,3 +198,92 @@ def test_closed_chain_refuses_use(tmp_path: Path) -> None:
     chain.close()  # idempotent
     with pytest.raises(EmbeddedChainError, match="closed"):
         chain.save()
+
+
+# Re-open the chain in a fresh interpreter and report what it finds of the contracts.
+CONTRACTS_CHILD = """
+import json, sys
+from pathlib import Path
+from anchors.check import fetch_anchor_at, fetch_latest_anchor
+from anchors.embedded import open_embedded_chain
+from anchors.escrow import EscrowClient
+path, registry, escrow, buyer = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+with open_embedded_chain(path) as embedded:
+    chain = embedded.connect()
+    reg = chain.contract("AnchorRegistry", registry)
+    client = EscrowClient(chain.contract("TradeEscrow", escrow), chain)
+    count = reg.functions.anchorCount().call()
+    anchors = [fetch_anchor_at(reg, i) for i in range(count)]
+    orders = [bytes([n]) * 32 for n in (1, 2)]
+    print(json.dumps({
+        "chain_id": chain.chain_id,
+        "anchors": [[a.tree_size, a.root.hex()] for a in anchors],
+        "latest": fetch_latest_anchor(reg).tree_size,
+        "escrows": [[s.state.name, s.amount, s.seller] for s in
+                    (client.status(buyer, o) for o in orders)],
+        "events": [e.name for e in client.read_events()],
+    }))
+"""
+
+
+def test_restart_finds_anchors_and_escrows(tmp_path: Path) -> None:
+    from anchor_support import MemorySource, deploy_contracts
+
+    from anchors.check import fetch_latest_anchor
+    from anchors.escrow import EscrowClient, EscrowState
+    from anchors.publisher import AnchorPublisher, AnchorResult
+
+    path = tmp_path / "chain.sqlite"
+    source = MemorySource()
+    orders = [bytes([n]) * 32 for n in (1, 2)]
+    with open_embedded_chain(path) as embedded:
+        d = deploy_contracts(embedded.connect())
+        publisher = AnchorPublisher(d.registry, d.anchorer, source, chain=d.chain)
+        for n in (4, 9):
+            source.grow(n)
+            assert isinstance(publisher.publish_once(), AnchorResult)
+        client = EscrowClient(d.escrow, d.chain)
+        deadline = d.chain.timestamp() + 3600
+        client.deposit(d.buyer, orders[0], d.seller, 500, deadline)
+        client.deposit(d.buyer, orders[1], d.seller, 800, deadline)
+        client.release(d.buyer, orders[0], 500)
+        chain_id = d.chain.chain_id
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CONTRACTS_CHILD,
+            str(path),
+            d.registry.address,
+            d.escrow.address,
+            d.buyer,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["chain_id"] == chain_id
+    assert seen["anchors"] == [[4, source.tree.root(4).hex()], [13, source.tree.root(13).hex()]]
+    assert seen["latest"] == 13
+    assert seen["escrows"] == [["RELEASED", 500, d.seller], ["FUNDED", 800, d.seller]]
+    assert [e for e in seen["events"] if e != "Enrolled"] == ["Deposited", "Deposited", "Released"]
+
+    # Reopened here: the publisher resumes from the chain's anchor, the escrow settles.
+    with open_embedded_chain(path) as embedded:
+        chain = embedded.connect()
+        registry = chain.contract("AnchorRegistry", d.registry.address)
+        client = EscrowClient(chain.contract("TradeEscrow", d.escrow.address), chain)
+        source.grow(3)
+        result = AnchorPublisher(registry, d.anchorer, source, chain=chain).publish_once()
+        assert isinstance(result, AnchorResult) and result.index == 2
+        client.release(d.buyer, orders[1], 800)
+        assert client.status(d.buyer, orders[1]).state is EscrowState.RELEASED
+    with open_embedded_chain(path) as embedded:
+        chain = embedded.connect()
+        registry = chain.contract("AnchorRegistry", d.registry.address)
+        latest = fetch_latest_anchor(registry)
+        assert latest is not None and latest.tree_size == 16

@@ -6,11 +6,10 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from anchor_support import Deployed, deploy_contracts
+from anchor_support import Deployed, MemorySource, deploy_contracts
 
 from anchors.chain import connect
 from anchors.check import (
@@ -31,41 +30,6 @@ from anchors.publisher import (
 from ledger.merkle import MemoryTree
 from ledger.storage.db import open_database
 from ledger.storage.log import LogEntry, MerkleLog
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    tree_size: int
-    root: bytes
-
-
-class MemorySource:
-    """A CheckpointSource over ledger.merkle.MemoryTree; checkpoints are taken explicitly."""
-
-    def __init__(self, tree: MemoryTree | None = None) -> None:
-        self.tree = tree or MemoryTree()
-        self.checkpoints: list[Checkpoint] = []
-        self.lock = threading.Lock()
-
-    def grow(self, n: int, salt: bytes = b"") -> Checkpoint:
-        with self.lock:
-            for _ in range(n):
-                self.tree.append(salt + self.tree.size.to_bytes(8, "big"))
-            checkpoint = Checkpoint(self.tree.size, self.tree.root())
-            self.checkpoints.append(checkpoint)
-            return checkpoint
-
-    def latest_checkpoint(self) -> Checkpoint | None:
-        with self.lock:
-            return self.checkpoints[-1] if self.checkpoints else None
-
-    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        with self.lock:
-            return self.tree.consistency_proof(size1, size2)
-
-    def root(self, size: int) -> bytes:
-        with self.lock:
-            return self.tree.root(size)
 
 
 def chain_anchors(d: Deployed) -> list[tuple[int, bytes]]:
