@@ -243,6 +243,7 @@ def build_bundle(
     query: Mapping[str, JsonValue] | None = None,
     redact_types: Iterable[str] = (),
     admins: Mapping[str, bytes] | None = None,
+    recheck: bool = True,
 ) -> Bundle:
     """Assemble a bundle: entries sorted by leaf index (duplicates merged), redacting
     entries whose record type is in ``redact_types``. ``admins`` maps each consortium admin's
@@ -262,6 +263,8 @@ def build_bundle(
         query=dict(query or {}),
         admins=_used_admins(ordered, admins or {}),
     )
+    if not recheck:
+        return bundle
     # Round-trip through the parser so a builder bug cannot emit a malformed bundle.
     return Bundle.from_dict(bundle.to_dict())
 
@@ -835,6 +838,16 @@ def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
                 counted_in.add(e.leaf_index)
                 for (product, lot), qty in _accepted_lots(body, sb).items():
                     received[(e.record.record.actor, product, lot)] += qty
+        elif isinstance(body, bodies.Return) and e.leaf_index not in counted_out:
+            counted_out.add(e.leaf_index)
+            origin = c.by_record_id.get(body.shipment)
+            ob = c.body(origin) if origin is not None else None
+            if isinstance(ob, bodies.Shipment):
+                for line in body.lines:
+                    if 0 <= line.line < len(ob.lines):
+                        s = ob.lines[line.line]
+                        shipped[(e.record.record.actor, s.product, s.lot)] += line.quantity
+                        received[(ob.shipper, s.product, s.lot)] += line.quantity
         elif isinstance(body, bodies.Shipment) and e.leaf_index not in counted_out:
             counted_out.add(e.leaf_index)
             for (product, lot), qty in _lot_lines(body).items():
@@ -938,6 +951,10 @@ def _check_link(c: _Checker, subject: str, a: Entry, b: Entry) -> bool:
         if not shared:
             return c.fail("link", subject, "ships no lot that the acceptance took in")
         return c.add("link", subject, True, "ships stock accepted before")
+    if isinstance(ba, bodies.Acceptance) and isinstance(bb, bodies.Return):
+        if rb.actor != ra.actor:
+            return c.fail("link", subject, f"returned by {rb.actor}, accepted by {ra.actor}")
+        return c.add("link", subject, True, "return of stock accepted before")
     if isinstance(ba, bodies.Shipment) and isinstance(bb, bodies.Return):
         if bb.shipment != ra.id:
             return c.fail("link", subject, f"return reverses {bb.shipment}, not {ra.id}")

@@ -1,0 +1,271 @@
+"""The service's side of the chain: contracts, anchors, escrow status, a narrow RPC relay.
+
+- On first start the AnchorRegistry and TradeEscrow are deployed (by the embedded chain's dev
+  account, or an RPC node's first unlocked account) and their addresses saved in
+  ``data_dir/contracts.json``; later starts reuse them.
+- ``publish()`` anchors the latest checkpoint (``anchors.publisher.AnchorPublisher``) and
+  remembers where (transaction, block) in the ``api_anchors`` table, so proof bundles can
+  name the anchor without a chain scan.
+- ``relay(method, params)`` forwards a fixed allow-list of JSON-RPC methods, so participants'
+  clients sign escrow transactions locally and send them raw through the API (on the
+  embedded chain the API is the only way in). Nothing here ever holds a participant's key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anchors.chain import Chain, connect
+from anchors.check import fetch_latest_anchor
+from anchors.errors import ChainError
+from anchors.escrow import EscrowClient
+from anchors.publisher import AlreadyAnchored, AnchorPublisher, AnchorResult
+from api.settings import Settings
+from ledger.errors import MalformedInputError, NotFoundError
+from ledger.storage.db import Database
+from ledger.storage.log import MerkleLog
+
+log = logging.getLogger("lotproof.api.chain")
+
+RELAY_METHODS = frozenset(
+    {
+        "eth_chainId",
+        "net_version",
+        "eth_blockNumber",
+        "eth_gasPrice",
+        "eth_maxPriorityFeePerGas",
+        "eth_feeHistory",
+        "eth_getBlockByNumber",
+        "eth_getTransactionCount",
+        "eth_getBalance",
+        "eth_getCode",
+        "eth_call",
+        "eth_estimateGas",
+        "eth_sendRawTransaction",
+        "eth_getTransactionReceipt",
+        "eth_getTransactionByHash",
+        "eth_getLogs",
+    }
+)
+
+_SCHEMA = [
+    "CREATE TABLE api_anchors (tree_size {bigint} PRIMARY KEY, root {blob} NOT NULL,"
+    " anchor_index {bigint} NOT NULL, chain_id {bigint} NOT NULL, registry TEXT NOT NULL,"
+    " tx_hash {blob} NOT NULL, block_number {bigint} NOT NULL)",
+]
+
+
+@dataclass(frozen=True)
+class AnchorRow:
+    tree_size: int
+    root: bytes
+    anchor_index: int
+    chain_id: int
+    registry: str
+    tx_hash: bytes
+    block_number: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tree_size": self.tree_size,
+            "root_hash": self.root.hex(),
+            "anchor_index": self.anchor_index,
+            "chain_id": self.chain_id,
+            "registry": self.registry,
+            "tx_hash": "0x" + self.tx_hash.hex(),
+            "block_number": self.block_number,
+        }
+
+
+class ChainLink:
+    def __init__(self, settings: Settings, db: Database, merkle_log: MerkleLog) -> None:
+        self.db = db
+        self.log = merkle_log
+        self._lock = threading.RLock()
+        self._embedded: Any = None
+        if settings.chain == "embedded":
+            from anchors.embedded import open_embedded_chain
+
+            self._embedded = open_embedded_chain(settings.data_dir / "chain.db")
+            self.chain: Chain = self._embedded.connect()
+        else:
+            self.chain = connect(settings.rpc_url)
+        self.sender = self.chain.accounts[settings.chain_deployer] if self.chain.accounts else ""
+        db.ensure_schema("api_anchors", 1, _SCHEMA)
+        addresses = dict(settings.contracts) or self._load_or_deploy(settings.data_dir)
+        self.registry = self.chain.contract("AnchorRegistry", addresses["AnchorRegistry"])
+        self.escrow = EscrowClient(
+            self.chain.contract("TradeEscrow", addresses["TradeEscrow"]), self.chain
+        )
+        self.publisher = AnchorPublisher(self.registry, self.sender, _LogSource(merkle_log))
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    @property
+    def registry_address(self) -> str:
+        return str(self.registry.address)
+
+    def _load_or_deploy(self, data_dir: Path) -> dict[str, str]:
+        path = data_dir / "contracts.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("chain_id") != self.chain.chain_id:
+                raise ChainError(
+                    f"{path} is for chain {saved.get('chain_id')}, the chain is"
+                    f" {self.chain.chain_id}"
+                )
+            return {k: str(v) for k, v in saved.items() if k != "chain_id"}
+        if not self.sender:
+            raise ChainError("the chain has no unlocked account to deploy the contracts from")
+        registry = self.chain.deploy("AnchorRegistry", self.sender, self.sender, sender=self.sender)
+        escrow = self.chain.deploy(
+            "TradeEscrow", self.sender, self.sender, registry.address, sender=self.sender
+        )
+        addresses = {"AnchorRegistry": str(registry.address), "TradeEscrow": str(escrow.address)}
+        path.write_text(json.dumps({"chain_id": self.chain.chain_id, **addresses}, indent=2))
+        return addresses
+
+    # --- anchors -------------------------------------------------------------------------------
+
+    def publish(self) -> AnchorRow | None:
+        """Anchor the latest checkpoint if the chain lacks it; return the new anchor row."""
+        with self._lock:
+            outcome = self.publisher.publish_once()
+            if isinstance(outcome, AlreadyAnchored) or not isinstance(outcome, AnchorResult):
+                return None
+            row = AnchorRow(
+                outcome.tree_size,
+                outcome.root,
+                outcome.index,
+                self.chain_id,
+                self.registry_address,
+                outcome.tx_hash,
+                outcome.block_number,
+            )
+            with self.db.write() as tx:
+                tx.execute(
+                    "INSERT INTO api_anchors (tree_size, root, anchor_index, chain_id, registry,"
+                    " tx_hash, block_number) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (tree_size) DO NOTHING",
+                    (
+                        row.tree_size,
+                        row.root,
+                        row.anchor_index,
+                        row.chain_id,
+                        row.registry,
+                        row.tx_hash,
+                        row.block_number,
+                    ),
+                )
+            if self._embedded is not None:
+                self._embedded.save()
+            return row
+
+    def anchors(self, limit: int = 100) -> list[AnchorRow]:
+        with self.db.read() as tx:
+            rows = tx.query(
+                "SELECT tree_size, root, anchor_index, chain_id, registry, tx_hash, block_number"
+                " FROM api_anchors ORDER BY tree_size DESC LIMIT ?",
+                (limit,),
+            )
+        return [_anchor_row(r) for r in rows]
+
+    def latest_anchor(self) -> AnchorRow | None:
+        rows = self.anchors(1)
+        return rows[0] if rows else None
+
+    def chain_latest(self) -> tuple[int, bytes] | None:
+        """The registry's latest anchor as read from the chain itself."""
+        with self._lock:
+            found = fetch_latest_anchor(self.registry)
+        return None if found is None else (found.tree_size, found.root)
+
+    # --- escrow --------------------------------------------------------------------------------
+
+    def escrow_status(self, buyer: str, order_id: bytes) -> dict[str, Any]:
+        with self._lock:
+            status = self.escrow.status(buyer, order_id)
+        return {
+            "buyer": status.buyer,
+            "order_id": "0x" + status.order_id.hex(),
+            "seller": status.seller,
+            "token": status.token,
+            "amount": status.amount,
+            "deadline": status.deadline,
+            "state": status.state.name.lower(),
+        }
+
+    def enrol_account(self, address: str) -> None:
+        """Admit a participant's EVM account to the escrow (idempotent)."""
+        with self._lock:
+            if not self.escrow.is_enrolled(address):
+                self.escrow.enrol(self.sender, address)
+            if self._embedded is not None:
+                self._embedded.save()
+
+    def relay(self, method: str, params: list[Any]) -> Any:
+        if method not in RELAY_METHODS:
+            raise MalformedInputError(
+                f"JSON-RPC method {method!r} is not relayed;"
+                f" allowed: {', '.join(sorted(RELAY_METHODS))}"
+            )
+        with self._lock:
+            response = self.chain.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+            if self._embedded is not None and method == "eth_sendRawTransaction":
+                self._embedded.save()
+        if "error" in response:
+            raise MalformedInputError(f"{method} failed: {response['error']}")
+        return _plain_json(response.get("result"))
+
+    def close(self) -> None:
+        if self._embedded is not None:
+            self._embedded.close()
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, dict):
+        return {k: _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
+    return value
+
+
+def _anchor_row(r: tuple[Any, ...]) -> AnchorRow:
+    return AnchorRow(
+        int(r[0]), bytes(r[1]), int(r[2]), int(r[3]), str(r[4]), bytes(r[5]), int(r[6])
+    )
+
+
+class _LogSource:
+    """The publisher's view of the log: the latest stored checkpoint and proofs."""
+
+    def __init__(self, merkle_log: MerkleLog) -> None:
+        self.log = merkle_log
+
+    def latest_checkpoint(self) -> Any:
+        return self.log.latest_checkpoint()
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return self.log.consistency_proof(size1, size2)
+
+    def root(self, size: int) -> bytes:
+        return self.log.root(size)
+
+
+def find_anchor_covering(rows: list[AnchorRow], size: int) -> AnchorRow:
+    """The largest anchor of at most ``size`` leaves, else the smallest larger one."""
+    if not rows:
+        raise NotFoundError("nothing is anchored yet")
+    below = [r for r in rows if r.tree_size <= size]
+    if below:
+        return max(below, key=lambda r: r.tree_size)
+    return min(rows, key=lambda r: r.tree_size)
