@@ -117,6 +117,8 @@ def _short(value: object) -> str:
 
 
 def _hash_from_hex(value: object, what: str) -> bytes:
+    if type(value) is str and len(value) == 2 * HASH_SIZE and _HEX_RE.fullmatch(value):
+        return bytes.fromhex(value)  # the common case, checked once
     if not isinstance(value, str):
         raise MalformedInputError(
             f"{what} must be a hex string, got {type(value).__name__} {_short(value)}"
@@ -130,6 +132,8 @@ def _hash_from_hex(value: object, what: str) -> bytes:
 
 
 def _check_hash(value: object, what: str) -> bytes:
+    if type(value) is bytes and len(value) == HASH_SIZE:
+        return value
     if not isinstance(value, bytes | bytearray):
         raise MalformedInputError(f"{what} must be bytes, got {type(value).__name__}")
     if len(value) != HASH_SIZE:
@@ -142,6 +146,8 @@ def _check_path(path: object) -> tuple[bytes, ...]:
         raise MalformedInputError(f"path must be a list, got {type(path).__name__}")
     if len(path) > MAX_PATH:
         raise MalformedInputError(f"path has {len(path)} hashes, at most {MAX_PATH}")
+    if all(type(node) is bytes and len(node) == HASH_SIZE for node in path):
+        return tuple(path)
     return tuple(_check_hash(node, f"path[{i}]") for i, node in enumerate(path))
 
 
@@ -169,6 +175,11 @@ def _path_from_json(value: object) -> list[bytes]:
         raise MalformedInputError(f"path must be a list, got {type(value).__name__}")
     if len(value) > MAX_PATH:
         raise MalformedInputError(f"path has {len(value)} hashes, at most {MAX_PATH}")
+    if all(type(node) is str and len(node) == 2 * HASH_SIZE for node in value):
+        joined = "".join(value)
+        if _HEX_RE.fullmatch(joined):  # one check for the whole path
+            raw = bytes.fromhex(joined)
+            return [raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE)]
     return [_hash_from_hex(node, f"path[{i}]") for i, node in enumerate(value)]
 
 
