@@ -115,10 +115,12 @@ class Scenario:
 
     # -- parties ----------------------------------------------------------------------------
     def new_uscc(self) -> str:
+        """A fresh valid USCC: three characters from the seed, six from a counter."""
         self._uscc_counter += 1
-        n = self._uscc_counter + 7919 * (hash(self.seed) % 1000 if False else 0)
-        body = "".join(CHARSET[(n // 31**i) % 31] for i in range(9))[::-1]
-        return make_uscc(f"91440100{body}")
+        n = self._uscc_counter
+        salt = "".join(CHARSET[c % 31] for c in hashlib.sha256(self.seed.encode()).digest()[:3])
+        count = "".join(CHARSET[(n // 31**i) % 31] for i in range(6))[::-1]
+        return make_uscc(f"91440100{salt}{count}")
 
     def party(
         self,
