@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ledger.errors import (
     ConflictError,
@@ -54,6 +55,7 @@ _SAVEPOINT = "merkle_log_append"
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
+_T = TypeVar("_T")
 
 _ENTRY_COLUMNS = ("leaf_index", "leaf_hash", "leaf", "record_id", "record")
 _ENTRY_TYPES = ("int8", "bytea", "bytea", "text", "bytea")
@@ -222,6 +224,7 @@ class MerkleLog:
         return size, [found[n] for n in ids]
 
     def _conflict(self, tx: Transaction, record_ids: list[str | None]) -> ConflictError:
+        """The conflict that refused an append: a record id taken or given twice."""
         counts = Counter(rid for rid in record_ids if rid is not None)
         for rid, count in counts.items():
             if count > 1:
@@ -230,7 +233,10 @@ class MerkleLog:
             row = tx.query_one("SELECT leaf_index FROM log_entries WHERE record_id = ?", (rid,))
             if row is not None:
                 return ConflictError(f"record id {rid!r} is already in the log at index {row[0]}")
-        return ConflictError("the append conflicts with stored leaves (concurrent writer?)")
+        raise StorageError(
+            "appending refused by a constraint on stored leaves, though no record id is taken:"
+            " was the log written other than through MerkleLog.append?"
+        )
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -542,21 +548,26 @@ def _assemble(plan: Plan, nodes: dict[NodeId, bytes]) -> list[bytes]:
 
 def _stored_entry(row: tuple[object, ...]) -> StoredEntry:
     index, leaf, leaf_hash, record_id, record = row
-    assert isinstance(index, int) and isinstance(leaf, bytes | memoryview)
-    assert isinstance(leaf_hash, bytes | memoryview)
-    assert record_id is None or isinstance(record_id, str)
-    assert record is None or isinstance(record, bytes | memoryview)
     return StoredEntry(
-        index=index,
-        leaf=bytes(leaf),
-        leaf_hash=bytes(leaf_hash),
-        record_id=record_id,
-        record=None if record is None else bytes(record),
+        index=_stored(index, int, "leaf_index"),
+        leaf=_stored(leaf, bytes, "leaf"),
+        leaf_hash=_stored(leaf_hash, bytes, "leaf_hash"),
+        record_id=None if record_id is None else _stored(record_id, str, "record_id"),
+        record=None if record is None else _stored(record, bytes, "record"),
     )
 
 
 def _stored_checkpoint(row: tuple[object, ...]) -> StoredCheckpoint:
     tree_size, root, note, created_at = row
-    assert isinstance(tree_size, int) and isinstance(root, bytes | memoryview)
-    assert isinstance(note, str) and isinstance(created_at, str)
-    return StoredCheckpoint(tree_size, bytes(root), note, created_at)
+    return StoredCheckpoint(
+        tree_size=_stored(tree_size, int, "tree_size"),
+        root=_stored(root, bytes, "root"),
+        note=_stored(note, str, "note"),
+        created_at=_stored(created_at, str, "created_at"),
+    )
+
+
+def _stored(value: object, kind: type[_T], column: str) -> _T:
+    if not isinstance(value, kind):
+        raise StorageError(f"stored {column} is {type(value).__name__}, want {kind.__name__}")
+    return value
