@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.errors import HashLengthError, MalformedInputError
+from ledger.checkpoint import Checkpoint
+from ledger.errors import HashLengthError, MalformedInputError, VerificationError
 from ledger.merkle import (
     HASH_SIZE,
     NodeReader,
@@ -302,6 +303,29 @@ class ConsistencyProof:
 
 
 Proof = InclusionProof | ConsistencyProof
+
+
+class CheckpointMismatchError(VerificationError):
+    """A proof about another tree than the (signed) checkpoint it is checked against."""
+
+
+def check_against_checkpoint(proof: Proof, checkpoint: Checkpoint) -> None:
+    """Raise ``CheckpointMismatchError`` unless the proof is about the checkpoint's tree.
+
+    An inclusion proof must be for the checkpoint's (size, root). A consistency proof must
+    start or end at it. Call ``proof.verify()`` as well: this only compares the trees.
+    """
+    if isinstance(proof, InclusionProof):
+        ends = [(proof.tree_size, proof.root_hash)]
+    else:
+        ends = [(proof.size1, proof.root1), (proof.size2, proof.root2)]
+    if (checkpoint.size, checkpoint.root) in ends:
+        return
+    claimed = " or ".join(f"size {size} root {root.hex()}" for size, root in ends)
+    raise CheckpointMismatchError(
+        f"proof is about {claimed}, but the checkpoint of {checkpoint.origin} is "
+        f"size {checkpoint.size} root {checkpoint.root.hex()}"
+    )
 
 
 def load_proof(data: bytes | str) -> Proof:

@@ -5,6 +5,10 @@
 ``ERROR <file>: <reason>`` (unreadable or malformed). Exit 0 if all are OK, 1 if any FAIL
 and none is an ERROR, 2 if any ERROR.
 
+With ``--checkpoint CP --key VKEY``, each checkpoint must carry a trusted signature (else
+``FAIL``/``ERROR`` for it and no proof is checked) and every proof must be about its tree:
+an inclusion proof for its (size, root), a consistency proof from or to it.
+
 ``verify checkpoint FILE --key VKEY...`` opens a C2SP signed checkpoint: exit 0 when a
 trusted key's signature verifies (and the origin matches, if ``--origin`` is given), 1 when
 none does, 2 when the file or a key is malformed.
@@ -19,13 +23,14 @@ import sys
 from pathlib import Path
 
 from ledger.checkpoint import (
+    Checkpoint,
     NoteSigner,
     NoteVerifier,
     check_key_name,
     open_checkpoint,
 )
 from ledger.errors import LedgerError, MalformedInputError, VerificationError
-from ledger.proofs import ConsistencyProof, InclusionProof
+from ledger.proofs import ConsistencyProof, InclusionProof, check_against_checkpoint
 from scripts.cli import (
     EXIT_ERROR,
     EXIT_FAIL,
@@ -38,6 +43,35 @@ from scripts.cli import (
 )
 
 _EXIT_HELP = "Exit 0 if every file verifies, 1 if any fails, 2 if any is unreadable or malformed."
+
+
+def _add_key_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="trusted verifier key name+hash8+base64 (repeatable)",
+    )
+    parser.add_argument(
+        "--key-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="file holding a trusted verifier key, e.g. written by note-keygen (repeatable)",
+    )
+    parser.add_argument("--origin", help="require this origin (the checkpoint's first line)")
+
+
+def _add_checkpoint_binding(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"a signed checkpoint that {what} (repeatable); needs --key or --key-file",
+    )
+    _add_key_args(parser)
 
 
 def register(subparsers: Subparsers) -> None:
@@ -55,6 +89,7 @@ def register(subparsers: Subparsers) -> None:
         "root_hash, path}. " + _EXIT_HELP,
     )
     inclusion.add_argument("files", nargs="+", metavar="FILE", help="proof file, - for stdin")
+    _add_checkpoint_binding(inclusion, "every proof must be for (its size and root)")
     inclusion.set_defaults(handler=run_inclusion)
 
     consistency = sub.add_parser(
@@ -64,6 +99,7 @@ def register(subparsers: Subparsers) -> None:
         "path}. " + _EXIT_HELP,
     )
     consistency.add_argument("files", nargs="+", metavar="FILE", help="proof file, - for stdin")
+    _add_checkpoint_binding(consistency, "every proof must start or end at")
     consistency.set_defaults(handler=run_consistency)
 
     checkpoint = sub.add_parser(
@@ -74,21 +110,7 @@ def register(subparsers: Subparsers) -> None:
         "2 when the file or a key is malformed.",
     )
     checkpoint.add_argument("file", metavar="FILE", help="signed checkpoint, - for stdin")
-    checkpoint.add_argument(
-        "--key",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="trusted verifier key name+hash8+base64 (repeatable)",
-    )
-    checkpoint.add_argument(
-        "--key-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="file holding a trusted verifier key, e.g. written by note-keygen (repeatable)",
-    )
-    checkpoint.add_argument("--origin", help="require this origin (the checkpoint's first line)")
+    _add_key_args(checkpoint)
     checkpoint.set_defaults(handler=run_checkpoint)
 
     keys = command_group(subparsers, "keys", "manage keys")
@@ -108,9 +130,47 @@ def register(subparsers: Subparsers) -> None:
 # --- proofs ---------------------------------------------------------------------------------
 
 
-def _verify_files(files: list[str], parse: type[InclusionProof] | type[ConsistencyProof]) -> int:
+def _open_bound_checkpoints(args: argparse.Namespace) -> tuple[int, list[Checkpoint]]:
+    """Open every --checkpoint; (exit code so far, checkpoints), or an error exit code."""
+    if not args.checkpoint:
+        if args.key or args.key_file or args.origin:
+            print("error: --key, --key-file and --origin need --checkpoint", file=sys.stderr)
+            return EXIT_ERROR, []
+        return EXIT_OK, []
+    keys = _load_keys(args)
+    if keys is None:
+        return EXIT_ERROR, []
+    checkpoints: list[Checkpoint] = []
     worst = EXIT_OK
-    for name in files:
+    for name in args.checkpoint:
+        shown = one_line(name)
+        try:
+            verified = open_checkpoint(read_input(name), keys, origin=args.origin)
+        except OSError as e:
+            print(f"ERROR {shown}: {describe_os_error(e)}")
+            worst = EXIT_ERROR
+            continue
+        except MalformedInputError as e:
+            print(f"ERROR {shown}: {one_line(e)}")
+            worst = EXIT_ERROR
+            continue
+        except VerificationError as e:
+            print(f"FAIL {shown}: {one_line(e)}")
+            worst = max(worst, EXIT_FAIL)
+            continue
+        cp = verified.checkpoint
+        print(f"OK {shown}: checkpoint of {one_line(cp.origin)} at size {cp.size}")
+        checkpoints.append(cp)
+    return worst, checkpoints
+
+
+def _verify_files(
+    args: argparse.Namespace, parse: type[InclusionProof] | type[ConsistencyProof]
+) -> int:
+    worst, checkpoints = _open_bound_checkpoints(args)
+    if worst != EXIT_OK:
+        return worst  # without trusted checkpoints, the proofs would prove nothing asked for
+    for name in args.files:
         shown = one_line(name)
         try:
             data = read_input(name)
@@ -125,6 +185,8 @@ def _verify_files(files: list[str], parse: type[InclusionProof] | type[Consisten
             continue
         try:
             proof.verify()
+            for cp in checkpoints:
+                check_against_checkpoint(proof, cp)
         except VerificationError as e:
             print(f"FAIL {shown}: {one_line(e)}")
             worst = max(worst, EXIT_FAIL)
@@ -139,11 +201,11 @@ def _verify_files(files: list[str], parse: type[InclusionProof] | type[Consisten
 
 
 def run_inclusion(args: argparse.Namespace) -> int:
-    return _verify_files(args.files, InclusionProof)
+    return _verify_files(args, InclusionProof)
 
 
 def run_consistency(args: argparse.Namespace) -> int:
-    return _verify_files(args.files, ConsistencyProof)
+    return _verify_files(args, ConsistencyProof)
 
 
 # --- checkpoints ----------------------------------------------------------------------------

@@ -539,3 +539,117 @@ def _garbage_note(rng: random.Random, note: bytes) -> bytes:
         pos = rng.randrange(len(data))
         data[pos] = (data[pos] + rng.randrange(1, 256)) % 256  # surely a change
     return bytes(data)
+
+
+# --- proofs bound to signed checkpoints ---------------------------------------------------------
+
+
+@pytest.fixture
+def bound(tmp_path: Path) -> dict[str, Any]:
+    signer = NoteSigner.generate("lotproof.example/log")
+    tree = MemoryTree()
+    for i in range(13):
+        tree.append(f"leaf {i}".encode())
+    fork = MemoryTree()
+    for i in range(13):
+        fork.append(f"leaf {i}".encode() if i < 9 else b"rewritten")
+    files: dict[str, Any] = {"vkey": signer.verifier().to_string()}
+    for name, t, size in [("cp9", tree, 9), ("cp13", tree, 13), ("fork13", fork, 13)]:
+        path = tmp_path / f"{name}.txt"
+        path.write_text(
+            sign_checkpoint(Checkpoint("lotproof.example/log", size, t.root(size)), [signer])
+        )
+        files[name] = str(path)
+    for name, data in [
+        ("inc13", InclusionProof.build(tree, 4, 13).to_json()),
+        ("inc9", InclusionProof.build(tree, 4, 9).to_json()),
+        ("con9_13", ConsistencyProof.build(tree, 9, 13).to_json()),
+        ("con5_9", ConsistencyProof.build(tree, 5, 9).to_json()),
+    ]:
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(data)
+        files[name] = str(path)
+    return files
+
+
+def test_inclusion_bound_to_its_signed_checkpoint(
+    bound: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = ["--key", bound["vkey"], "--origin", "lotproof.example/log"]
+    code, out, _ = run(
+        capsys, "verify", "inclusion", bound["inc13"], "--checkpoint", bound["cp13"], *key
+    )
+    assert code == 0
+    assert out.splitlines() == [
+        f"OK {bound['cp13']}: checkpoint of lotproof.example/log at size 13",
+        f"OK {bound['inc13']}",
+    ]
+    code, out, _ = run(
+        capsys, "verify", "inclusion", bound["inc9"], "--checkpoint", bound["cp13"], *key
+    )
+    assert code == 1
+    assert out.splitlines()[1].startswith(f"FAIL {bound['inc9']}: proof is about size 9 root ")
+    code, out, _ = run(
+        capsys, "verify", "inclusion", bound["inc13"], "--checkpoint", bound["fork13"], *key
+    )
+    assert code == 1 and "but the checkpoint of lotproof.example/log is size 13" in out
+
+
+def test_consistency_bound_to_both_signed_checkpoints(
+    bound: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    both = ["--checkpoint", bound["cp9"], "--checkpoint", bound["cp13"], "--key", bound["vkey"]]
+    code, out, _ = run(capsys, "verify", "consistency", bound["con9_13"], *both)
+    assert code == 0 and out.splitlines()[-1] == f"OK {bound['con9_13']}"
+    code, out, _ = run(capsys, "verify", "consistency", bound["con5_9"], *both)
+    assert code == 1 and out.splitlines()[-1].startswith(f"FAIL {bound['con5_9']}: proof is about")
+    # A rewritten history: the fork's size-13 root is not what the 9 -> 13 proof leads to.
+    fork = ["--checkpoint", bound["cp9"], "--checkpoint", bound["fork13"], "--key", bound["vkey"]]
+    code, out, _ = run(capsys, "verify", "consistency", bound["con9_13"], *fork)
+    assert code == 1 and "FAIL" in out.splitlines()[-1]
+
+
+def test_an_untrusted_or_malformed_checkpoint_stops_before_the_proofs(
+    bound: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stranger = NoteSigner.generate("lotproof.example/log").verifier().to_string()
+    code, out, _ = run(
+        capsys,
+        "verify",
+        "inclusion",
+        bound["inc13"],
+        "--checkpoint",
+        bound["cp13"],
+        "--key",
+        stranger,
+    )
+    assert code == 1 and out.splitlines() == [out.splitlines()[0]]
+    assert out.startswith(f"FAIL {bound['cp13']}: note has no signature by a trusted key")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a note")
+    code, out, _ = run(
+        capsys,
+        "verify",
+        "inclusion",
+        bound["inc13"],
+        "--checkpoint",
+        str(bad),
+        "--key",
+        bound["vkey"],
+    )
+    assert code == 2 and out.startswith(f"ERROR {bad}: note has no blank line")
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (["--key", SUMDB_VKEY], "need --checkpoint"),
+        (["--origin", "x"], "need --checkpoint"),
+        (["--checkpoint", "cp.txt"], "at least one trusted key"),
+    ],
+)
+def test_binding_options_must_come_together(
+    bound: dict[str, Any], extra: list[str], reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "verify", "inclusion", bound["inc13"], *extra)
+    assert code == 2 and out == "" and reason in err

@@ -320,3 +320,22 @@ _JSONISH = st.recursive(
 def test_random_json_objects_raise_only_named_errors(data: dict[str, Any]) -> None:
     with contextlib.suppress(LedgerError):
         InclusionProof.from_dict(data).verify()
+
+
+def test_check_against_checkpoint(tree: MemoryTree) -> None:
+    from ledger.checkpoint import Checkpoint
+    from ledger.proofs import CheckpointMismatchError, check_against_checkpoint
+
+    inc = InclusionProof.build(tree, 2, 13)
+    con = ConsistencyProof.build(tree, 7, 13)
+    cp13 = Checkpoint("log", 13, tree.root(13))
+    cp7 = Checkpoint("log", 7, tree.root(7))
+    check_against_checkpoint(inc, cp13)
+    check_against_checkpoint(con, cp13)
+    check_against_checkpoint(con, cp7)
+    with pytest.raises(CheckpointMismatchError, match="proof is about size 13 root"):
+        check_against_checkpoint(inc, cp7)
+    with pytest.raises(CheckpointMismatchError, match=r"size 7 root .* or size 13 root"):
+        check_against_checkpoint(con, Checkpoint("log", 13, tree.root(12)))
+    with pytest.raises(CheckpointMismatchError):
+        check_against_checkpoint(con, Checkpoint("log", 12, tree.root(13)))
