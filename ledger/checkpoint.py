@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ MAX_NOTE_BYTES = 1 << 18
 MAX_TREE_SIZE = 2**64 - 1
 HASH_SIZE = 32
 _PRIVATE_PREFIX = "PRIVATE+KEY+"
+_CONTROL_RE = re.compile("[\x00-\x09\x0b-\x1f]")
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -318,11 +320,12 @@ def _decode_note(note: str | bytes) -> str:
             raise MalformedNoteError(f"note has {size} bytes, at most {MAX_NOTE_BYTES}")
     else:
         raise MalformedNoteError(f"note must be text, got {type(note).__name__}")
-    for i, ch in enumerate(text):
-        if ch < "\x20" and ch != "\n":
-            raise MalformedNoteError(
-                f"note contains control character {ch!r} at {i}; only newline is allowed"
-            )
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        raise MalformedNoteError(
+            f"note contains control character {bad.group()!r} at {bad.start()}; "
+            "only newline is allowed"
+        )
     if text.startswith("\ufeff"):
         raise MalformedNoteError("note starts with a byte order mark")
     return text
@@ -385,6 +388,12 @@ def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier]) -> Note:
     """
     known = _verifier_map(verifiers)
     text, signatures = parse_note(note)
+    return _check_signatures(text, signatures, known)
+
+
+def _check_signatures(
+    text: str, signatures: list[NoteSignature], known: dict[tuple[str, bytes], NoteVerifier]
+) -> Note:
     message = text.encode("utf-8")
     verified: list[NoteSignature] = []
     unverified: list[NoteSignature] = []
@@ -532,10 +541,10 @@ def open_checkpoint(
     signatures are checked, then the origin: a malformed note is reported as malformed even
     when no trusted key signed it.
     """
-    known = list(verifiers)
-    text, _ = parse_note(note_text)
+    known = _verifier_map(verifiers)
+    text, signatures = parse_note(note_text)
     checkpoint = Checkpoint.from_body(text)
-    note = open_note(note_text, known)
+    note = _check_signatures(text, signatures, known)
     if origin is not None and checkpoint.origin != origin:
         raise OriginMismatchError(f"checkpoint origin is {checkpoint.origin!r}, want {origin!r}")
     return VerifiedCheckpoint(checkpoint, [s.key_id for s in note.verified])
