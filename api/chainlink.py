@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from anchors.chain import Chain, connect
 from anchors.check import fetch_latest_anchor
@@ -27,10 +29,11 @@ from anchors.escrow import EscrowClient
 from anchors.publisher import AlreadyAnchored, AnchorPublisher, AnchorResult
 from api.settings import Settings
 from ledger.errors import MalformedInputError, NotFoundError
-from ledger.storage.db import Database
+from ledger.storage.db import Database, Transaction
 from ledger.storage.log import MerkleLog
 
 log = logging.getLogger("lotproof.api.chain")
+T = TypeVar("T")
 
 RELAY_METHODS = frozenset(
     {
@@ -83,11 +86,23 @@ class AnchorRow:
 
 
 class ChainLink:
+    """Every chain call runs on one dedicated thread (the embedded chain's store is bound to
+    the thread that opened it, and web3 providers are not meant for concurrent use)."""
+
     def __init__(self, settings: Settings, db: Database, merkle_log: MerkleLog) -> None:
         self.db = db
         self.log = merkle_log
         self._lock = threading.RLock()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lotproof-chain")
         self._embedded: Any = None
+        self._run(lambda: self._open(settings))
+
+    def _run(self, fn: Callable[[], T]) -> T:
+        if threading.current_thread().name.startswith("lotproof-chain"):
+            return fn()
+        return self._pool.submit(fn).result()
+
+    def _open(self, settings: Settings) -> None:
         if settings.chain == "embedded":
             from anchors.embedded import open_embedded_chain
 
@@ -96,13 +111,13 @@ class ChainLink:
         else:
             self.chain = connect(settings.rpc_url)
         self.sender = self.chain.accounts[settings.chain_deployer] if self.chain.accounts else ""
-        db.ensure_schema("api_anchors", 1, _SCHEMA)
+        self.db.ensure_schema("api_anchors", 1, _SCHEMA)
         addresses = dict(settings.contracts) or self._load_or_deploy(settings.data_dir)
         self.registry = self.chain.contract("AnchorRegistry", addresses["AnchorRegistry"])
         self.escrow = EscrowClient(
             self.chain.contract("TradeEscrow", addresses["TradeEscrow"]), self.chain
         )
-        self.publisher = AnchorPublisher(self.registry, self.sender, _LogSource(merkle_log))
+        self.publisher = AnchorPublisher(self.registry, self.sender, _LogSource(self.log))
 
     @property
     def chain_id(self) -> int:
@@ -136,6 +151,9 @@ class ChainLink:
 
     def publish(self) -> AnchorRow | None:
         """Anchor the latest checkpoint if the chain lacks it; return the new anchor row."""
+        return self._run(self._publish)
+
+    def _publish(self) -> AnchorRow | None:
         with self._lock:
             outcome = self.publisher.publish_once()
             if isinstance(outcome, AlreadyAnchored) or not isinstance(outcome, AnchorResult):
@@ -168,13 +186,16 @@ class ChainLink:
                 self._embedded.save()
             return row
 
-    def anchors(self, limit: int = 100) -> list[AnchorRow]:
-        with self.db.read() as tx:
-            rows = tx.query(
-                "SELECT tree_size, root, anchor_index, chain_id, registry, tx_hash, block_number"
-                " FROM api_anchors ORDER BY tree_size DESC LIMIT ?",
-                (limit,),
-            )
+    def anchors(self, limit: int = 100, tx: Transaction | None = None) -> list[AnchorRow]:
+        sql = (
+            "SELECT tree_size, root, anchor_index, chain_id, registry, tx_hash, block_number"
+            " FROM api_anchors ORDER BY tree_size DESC LIMIT ?"
+        )
+        if tx is not None:
+            rows = tx.query(sql, (limit,))
+        else:
+            with self.db.read() as t:
+                rows = t.query(sql, (limit,))
         return [_anchor_row(r) for r in rows]
 
     def latest_anchor(self) -> AnchorRow | None:
@@ -183,15 +204,13 @@ class ChainLink:
 
     def chain_latest(self) -> tuple[int, bytes] | None:
         """The registry's latest anchor as read from the chain itself."""
-        with self._lock:
-            found = fetch_latest_anchor(self.registry)
+        found = self._run(lambda: fetch_latest_anchor(self.registry))
         return None if found is None else (found.tree_size, found.root)
 
     # --- escrow --------------------------------------------------------------------------------
 
     def escrow_status(self, buyer: str, order_id: bytes) -> dict[str, Any]:
-        with self._lock:
-            status = self.escrow.status(buyer, order_id)
+        status = self._run(lambda: self.escrow.status(buyer, order_id))
         return {
             "buyer": status.buyer,
             "order_id": "0x" + status.order_id.hex(),
@@ -204,11 +223,14 @@ class ChainLink:
 
     def enrol_account(self, address: str) -> None:
         """Admit a participant's EVM account to the escrow (idempotent)."""
-        with self._lock:
+
+        def enrol() -> None:
             if not self.escrow.is_enrolled(address):
                 self.escrow.enrol(self.sender, address)
             if self._embedded is not None:
                 self._embedded.save()
+
+        self._run(enrol)
 
     def relay(self, method: str, params: list[Any]) -> Any:
         if method not in RELAY_METHODS:
@@ -216,20 +238,28 @@ class ChainLink:
                 f"JSON-RPC method {method!r} is not relayed;"
                 f" allowed: {', '.join(sorted(RELAY_METHODS))}"
             )
-        with self._lock:
-            response = self.chain.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+
+        def call() -> Any:
+            answer = self.chain.w3.provider.make_request(method, params)  # type: ignore[arg-type]
             if self._embedded is not None and method == "eth_sendRawTransaction":
                 self._embedded.save()
+            return answer
+
+        response = self._run(call)
         if "error" in response:
             raise MalformedInputError(f"{method} failed: {response['error']}")
         return _plain_json(response.get("result"))
 
     def close(self) -> None:
         if self._embedded is not None:
-            self._embedded.close()
+            self._run(self._embedded.close)
+        self._pool.shutdown(wait=True)
 
 
 def _plain_json(value: Any) -> Any:
+    """JSON-RPC wire form: bytes and quantities as 0x hex (in-process providers give ints)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return hex(value)
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
     if isinstance(value, dict):

@@ -426,7 +426,7 @@ class LedgerService:
             return None
         from api.chainlink import find_anchor_covering
 
-        rows = self.chain.anchors(1000)
+        rows = self.chain.anchors(1000, tx)
         if not rows:
             return None
         anchor = find_anchor_covering(rows, cp.tree_size)
@@ -487,10 +487,17 @@ class LedgerService:
             mine = [s for s in steps if reader.actor in (s.from_holder, s.to_holder, s.actor)]
             if not mine:
                 raise PermissionDeniedError(f"{reader.actor} never held batch {row.batch_id}")
-            keep = {s.record_id for s in mine} | {row.batch_id}
-            # Keep the receipts my shipments follow, so each kept shipment keeps its sources.
-            for s in mine:
-                keep |= set(s.follows)
+            # Keep my moves and everything upstream of them (what they follow, transitively),
+            # so each kept shipment keeps its sources back to the batch registration.
+            by_id = {s.record_id: s for s in steps}
+            keep = {row.batch_id}
+            todo = [s.record_id for s in mine]
+            while todo:
+                rid = todo.pop()
+                if rid in keep or rid not in by_id:
+                    continue
+                keep.add(rid)
+                todo.extend(by_id[rid].follows)
             steps = [s for s in steps if s.record_id in keep]
         query = {"kind": "trace_forward", "batch": row.batch_id}
         cp = self._fresh_checkpoint()

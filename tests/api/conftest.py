@@ -58,6 +58,24 @@ def make_api(tmp_path: Path, database_url: str | None = None, chain: str = "none
 
 
 @pytest.fixture
+def api_factory(tmp_path: Path) -> Iterator[object]:
+    """make(database_url=None, chain="none") -> Api, closed after the test."""
+    made: list[Api] = []
+
+    def make(database_url: str | None = None, chain: str = "none") -> Api:
+        a = make_api(tmp_path / f"api{len(made)}", database_url, chain)
+        made.append(a)
+        return a
+
+    try:
+        yield make
+    finally:
+        for a in made:
+            a.http.__exit__(None, None, None)
+            a.service.close()
+
+
+@pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     a = make_api(tmp_path)
     try:
