@@ -73,7 +73,18 @@ def command_group(subparsers: Subparsers, name: str, help: str) -> Subparsers:
     """The subcommand group ``name`` (created on first use), for modules that share it."""
     existing = subparsers.choices.get(name)
     if existing is not None:
-        return getattr(existing, _GROUP_ATTR)
+        group = getattr(existing, _GROUP_ATTR, None)
+        if group is None:  # created with add_parser by another module: reuse its subcommands
+            for action in existing._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    group = action
+                    break
+            else:
+                group = existing.add_subparsers(
+                    dest=f"{name}_command", metavar="COMMAND", required=True
+                )
+            setattr(existing, _GROUP_ATTR, group)
+        return group
     parser = subparsers.add_parser(name, help=help, description=help)
     group = parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
     setattr(parser, _GROUP_ATTR, group)

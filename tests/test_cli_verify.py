@@ -653,3 +653,26 @@ def test_binding_options_must_come_together(
 ) -> None:
     code, out, err = run(capsys, "verify", "inclusion", bound["inc13"], *extra)
     assert code == 2 and out == "" and reason in err
+
+
+def test_command_groups_are_shared_between_modules(capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts import cli_verify
+    from scripts.cli import command_group
+
+    def plain_keys(subparsers: Any) -> None:  # a module that knows nothing of command_group
+        keys = subparsers.add_parser("keys")
+        sub = keys.add_subparsers(dest="k", required=True)
+        sub.add_parser("generate").set_defaults(handler=lambda args: 0)
+
+    def grouped_keys(subparsers: Any) -> None:
+        command_group(subparsers, "keys", "manage keys").add_parser("list").set_defaults(
+            handler=lambda args: 0
+        )
+
+    for registrars in ([plain_keys, cli_verify.register], [cli_verify.register, grouped_keys]):
+        parser = build_parser(registrars)
+        paths = _all_command_paths(parser)
+        assert ("keys", "note-keygen") in paths
+        assert ("keys", "generate") in paths or ("keys", "list") in paths
+    assert main(["keys", "generate"], registrars=[plain_keys, cli_verify.register]) == 0
+    capsys.readouterr()
