@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import Api
 
 from api.auth import challenge_message
 from api.client import ApiError
 from ledger.bundle import Bundle, check_bundle
 from ledger.records import SigningKey, make_record
-from conftest import Api
 
 
 def _verify(api: Api, bundle: dict) -> None:
