@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(1)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-        f"Python {platform.python_version()}",
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
         "proofs": bench_proofs(args.leaves, args.samples, rng),
         "checkpoints": bench_checkpoints(args.samples),
         "cli": bench_cli(args.files, rng),
