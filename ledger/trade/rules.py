@@ -19,7 +19,6 @@ the trade's calendar day in China Standard Time (configurable, ``RuleConfig.trad
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -47,6 +46,7 @@ from ledger.trade.state import (
     UnitRow,
     WorkingState,
     dumps,
+    replace,
 )
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
@@ -199,7 +199,7 @@ def apply_record(
     record = signed.record
     if ws.record(record.id) is not None:
         raise RuleViolation("REC-REPLAY", f"record id {record.id} is already on the ledger")
-    moment = record.moment
+    moment = datetime.fromisoformat(record.time)  # the envelope checked its form
     if ctx.now is not None:
         if moment - ctx.now > ctx.config.max_future_skew:
             raise RuleViolation(
@@ -369,8 +369,7 @@ def check_party(
     """One side of a trade: business licence, role licence covering the product, cold chain,
     special drugs. ``side`` is ``seller`` or ``buyer``."""
     memo_key = (p.uscc, side, product.code, day)
-    memo: dict[Any, bool] = ws.__dict__.setdefault("licence_memo", {})
-    if memo_key in memo:
+    if ws.licence_ok(memo_key):
         return
     trading = p.role_set & (codes.SELLER_ROLES if side == "seller" else codes.BUYER_ROLES)
     if not trading:
@@ -410,7 +409,7 @@ def check_party(
                 "QUAL-SPECIAL",
                 f"{_licence(licences[0])} of {p.name} does not cover {_scope_name(special)}",
             )
-    memo[memo_key] = True
+    ws.remember_licence_ok(memo_key)
 
 
 def check_trade(
@@ -505,7 +504,7 @@ def _key_rotation(ws: WorkingState, ctx: Context, r: _Rec, body: b.KeyRotation) 
     _new_key(ws, body.new_key)
     if body.retire_key is not None:
         old = _owned_key(ws, body.participant, body.retire_key)
-        ws.put(dataclasses.replace(old, revoked_at=r.time, revoked_by=r.id))
+        ws.put(replace(old, revoked_at=r.time, revoked_by=r.id))
     ws.put(KeyRow(key_id_for(body.new_key), body.participant, body.new_key, r.time, r.id))
     return LeafHeader(LeafKind.KEY_ROTATION)
 
@@ -514,7 +513,7 @@ def _key_revocation(ws: WorkingState, ctx: Context, r: _Rec, body: b.KeyRevocati
     _party(ws, body.participant, "participant")
     _self_or_admin(r, body.participant)
     old = _owned_key(ws, body.participant, body.key_id)
-    ws.put(dataclasses.replace(old, revoked_at=r.time, revoked_by=r.id))
+    ws.put(replace(old, revoked_at=r.time, revoked_by=r.id))
     return LeafHeader(LeafKind.KEY_REVOCATION)
 
 
@@ -542,7 +541,7 @@ def _qualification(ws: WorkingState, ctx: Context, r: _Rec, body: b.Qualificatio
             recorded_at=r.time,
         )
     )
-    ws.__dict__.pop("licence_memo", None)
+    ws.qualifications_changed()
     return LeafHeader(LeafKind.QUALIFICATION)
 
 
@@ -640,24 +639,20 @@ def _recall(ws: WorkingState, ctx: Context, r: _Rec, body: b.Recall) -> LeafHead
                 "BATCH-UNKNOWN", f"lot {lot} of product {body.product} is not registered"
             )
         if body.action == "recall":
-            ws.put(
-                dataclasses.replace(
-                    batch, status="recalled", status_record=r.id, recall_level=body.level
-                )
-            )
+            ws.put(replace(batch, status="recalled", status_record=r.id, recall_level=body.level))
         elif body.action == "quarantine":
             if batch.status == "recalled":
                 raise RuleViolation(
                     "RECALL-STATE", f"lot {lot} is recalled; it cannot be quarantined"
                 )
-            ws.put(dataclasses.replace(batch, status="quarantined", status_record=r.id))
+            ws.put(replace(batch, status="quarantined", status_record=r.id))
         else:
             if batch.status != "quarantined":
                 raise RuleViolation(
                     "RECALL-STATE",
                     f"lot {lot} is {batch.status}, not quarantined; nothing to release",
                 )
-            ws.put(dataclasses.replace(batch, status="active", status_record=r.id))
+            ws.put(replace(batch, status="active", status_record=r.id))
     ws.append(
         RecallRow(r.id, body.product, ",".join(body.lots), body.action, body.level, r.time, r.uscc)
     )
@@ -752,7 +747,7 @@ def _update_order(ws: WorkingState, order: OrderRow, lines: list[dict[str, Any]]
     if payment in ("awaiting_acceptance", "releasable"):
         payment = "releasable" if due > 0 else "awaiting_acceptance"
     status = order.status if order.status == "cancelled" else order_status(lines)
-    row = dataclasses.replace(
+    row = replace(
         order, lines=dumps(lines), amount_due_fen=due, status=status, payment_status=payment
     )
     ws.put(row)
@@ -944,7 +939,7 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
             else []
         )
         for unit in units:
-            ws.put(dataclasses.replace(unit, in_transit=r.id))
+            ws.put(replace(unit, in_transit=r.id))
         ol["shipped"] += line.quantity
         out = product.cold_chain and _out_of_range(temp, product)
         excursion = excursion or out or bool(temp and temp.excursions)
@@ -964,7 +959,7 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
         )
     for batch_id, quantity in taken_stock.items():
         stock = ws.stock(body.shipper, batch_id)
-        ws.put(dataclasses.replace(stock, shipped=stock.shipped + quantity))
+        ws.put(replace(stock, shipped=stock.shipped + quantity))
     _update_order(ws, order, order_lines)
     ws.put(
         ShipmentRow(
@@ -1065,16 +1060,16 @@ def _acceptance(ws: WorkingState, ctx: Context, r: _Rec, body: b.Acceptance) -> 
     for line in lines:
         if line["accepted"]:
             st = ws.stock(s.consignee, line["batch"])
-            ws.put(dataclasses.replace(st, received=st.received + line["accepted"]))
+            ws.put(replace(st, received=st.received + line["accepted"]))
         if line["rejected"]:
             st = ws.stock(s.shipper, line["batch"])
-            ws.put(dataclasses.replace(st, shipped=st.shipped - line["rejected"]))
+            ws.put(replace(st, shipped=st.shipped - line["rejected"]))
     for unit, holder in moves:
-        ws.put(dataclasses.replace(unit, holder=holder, in_transit=None))
+        ws.put(replace(unit, holder=holder, in_transit=None))
         ws.append(UnitEventRow(unit.code, r.id, s.shipper, holder))
     order = _update_order(ws, order, order_lines)
     ws.put(
-        dataclasses.replace(
+        replace(
             s,
             lines=dumps(lines),
             status="accepted",
@@ -1139,7 +1134,7 @@ def _return(ws: WorkingState, ctx: Context, r: _Rec, body: b.Return) -> LeafHead
         taken[line["batch"]] = want
         if rl.unit_codes:
             for unit in _take_units(ws, r.uscc, line["batch"], rl.unit_codes, where):
-                ws.put(dataclasses.replace(unit, holder=s.shipper))
+                ws.put(replace(unit, holder=s.shipper))
                 ws.append(UnitEventRow(unit.code, r.id, r.uscc, s.shipper))
         line["returned"] += rl.quantity
         order_lines[line["order_line"]]["returned"] += rl.quantity
@@ -1159,11 +1154,11 @@ def _return(ws: WorkingState, ctx: Context, r: _Rec, body: b.Return) -> LeafHead
         )
     for batch_id, quantity in taken.items():
         st = ws.stock(r.uscc, batch_id)
-        ws.put(dataclasses.replace(st, shipped=st.shipped + quantity))
+        ws.put(replace(st, shipped=st.shipped + quantity))
         back = ws.stock(s.shipper, batch_id)
-        ws.put(dataclasses.replace(back, received=back.received + quantity))
+        ws.put(replace(back, received=back.received + quantity))
     _update_order(ws, order, order_lines)
-    ws.put(dataclasses.replace(s, lines=dumps(lines)))
+    ws.put(replace(s, lines=dumps(lines)))
     ws.put(
         ShipmentRow(
             shipment_id=r.id,
@@ -1199,7 +1194,7 @@ def _dispute(ws: WorkingState, ctx: Context, r: _Rec, body: b.Dispute) -> LeafHe
             "DISPUTE-OPEN", f"order {order.order_id} already has dispute {order.dispute_id}"
         )
     ws.put(DisputeRow(r.id, order.order_id, r.uscc, r.time, body.reason))
-    ws.put(dataclasses.replace(order, dispute_id=r.id, payment_status="disputed"))
+    ws.put(replace(order, dispute_id=r.id, payment_status="disputed"))
     return LeafHeader(LeafKind.DISPUTE)
 
 
@@ -1219,11 +1214,11 @@ def _resolution(ws: WorkingState, ctx: Context, r: _Rec, body: b.DisputeResoluti
             f"the split gives {split} fen, the order's total is {order.total_fen} fen",
         )
     ws.put(
-        dataclasses.replace(
+        replace(
             d, resolution_id=r.id, to_seller_fen=body.to_seller_fen, to_buyer_fen=body.to_buyer_fen
         )
     )
-    ws.put(dataclasses.replace(order, payment_status="resolved"))
+    ws.put(replace(order, payment_status="resolved"))
     return LeafHeader(LeafKind.DISPUTE_RESOLUTION)
 
 
@@ -1251,12 +1246,12 @@ def _correction(ws: WorkingState, ctx: Context, r: _Rec, body: b.Correction) -> 
     if target.type == "qualification":
         q = ws.get(QualRow, target_id)
         assert q is not None
-        ws.put(dataclasses.replace(q, withdrawn_by=r.id))
-        ws.__dict__.pop("licence_memo", None)
+        ws.put(replace(q, withdrawn_by=r.id))
+        ws.qualifications_changed()
     elif target.type == "invoice":
         inv = ws.get(InvoiceRow, target_id)
         assert inv is not None
-        ws.put(dataclasses.replace(inv, voided_by=r.id))
+        ws.put(replace(inv, voided_by=r.id))
     elif target.type == "order":
         order = _known_order(ws, target_id)
         if any(ln["shipped"] for ln in order.line_list):
@@ -1264,7 +1259,7 @@ def _correction(ws: WorkingState, ctx: Context, r: _Rec, body: b.Correction) -> 
                 "CORR-TOO-LATE", f"order {target_id} has shipments; cancel them first"
             )
         ws.put(
-            dataclasses.replace(
+            replace(
                 order,
                 status="cancelled",
                 payment_status="cancelled" if order.escrow else "no_escrow",
@@ -1281,21 +1276,21 @@ def _correction(ws: WorkingState, ctx: Context, r: _Rec, body: b.Correction) -> 
         order_lines = [dict(ln) for ln in order.line_list]
         for line in s.line_list:
             st = ws.stock(s.shipper, line["batch"])
-            ws.put(dataclasses.replace(st, shipped=st.shipped - line["quantity"]))
+            ws.put(replace(st, shipped=st.shipped - line["quantity"]))
             order_lines[line["order_line"]]["shipped"] -= line["quantity"]
             for code in line["unit_codes"]:
                 unit = ws.unit(code)
                 assert unit is not None
-                ws.put(dataclasses.replace(unit, in_transit=None))
+                ws.put(replace(unit, in_transit=None))
         _update_order(ws, order, order_lines)
-        ws.put(dataclasses.replace(s, status="cancelled"))
+        ws.put(replace(s, status="cancelled"))
     else:
         raise RuleViolation(
             "CORR-UNSUPPORTED",
             f"a {target.type} record cannot be corrected; corrections apply to qualifications,"
             " invoices, orders without shipments and shipments in transit",
         )
-    ws.put(dataclasses.replace(target, superseded_by=r.id))
+    ws.put(replace(target, superseded_by=r.id))
     return LeafHeader(LeafKind.CORRECTION)
 
 

@@ -28,9 +28,10 @@ Tables (component ``trade``, schema version 1):
 from __future__ import annotations
 
 import functools
+import operator
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, ClassVar, TypeVar
 
@@ -127,6 +128,10 @@ def split(text: str) -> list[str]:
     return text.split(",") if text else []
 
 
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+_GETTERS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {}
+
+
 # -- rows ------------------------------------------------------------------------------------
 class Row:
     """Base of the row types: fields = columns; ``TABLE`` and ``KEY`` name the table."""
@@ -136,15 +141,36 @@ class Row:
 
     @property
     def key(self) -> Any:
-        values = tuple(getattr(self, k) for k in self.KEY)
-        return values[0] if len(values) == 1 else values
+        return _getters(type(self))[1](self)
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        cols: tuple[str, ...] | None = _COLUMNS.get(cls)
+        if cols is None:
+            cols = _COLUMNS[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        return cols
 
     def values(self) -> tuple[Any, ...]:
-        return astuple(self)  # type: ignore[call-overload,no-any-return]
+        values: tuple[Any, ...] = _getters(type(self))[0](self)
+        return values
+
+
+def _getters(cls: type[Row]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """(all columns as a tuple, the key: one value or a tuple) for a row class."""
+    found = _GETTERS.get(cls)
+    if found is None:
+        cols = cls.columns()
+        every = operator.attrgetter(*cols) if len(cols) > 1 else (lambda r: (getattr(r, cols[0]),))
+        found = _GETTERS[cls] = (every, operator.attrgetter(*cls.KEY))
+    return found
+
+
+def replace(row: R, **changes: Any) -> R:
+    """A copy of ``row`` with ``changes`` (faster than ``dataclasses.replace``)."""
+    cls = type(row)
+    values = dict(zip(cls.columns(), row.values(), strict=True))
+    values.update(changes)
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -575,6 +601,8 @@ class WorkingState:
         self.changes: dict[str, dict[Any, Any]] = defaultdict(dict)
         self.list_changes: dict[str, dict[Any, Any]] = defaultdict(dict)
         self.appends: dict[str, list[Row]] = defaultdict(list)
+        self.licence_memo: dict[Any, bool] = {}
+        self.quals_changed = False
 
     # generic access
     def get(self, cls: type[R], key: Any) -> R | None:
@@ -708,6 +736,19 @@ class WorkingState:
         if row.escrow_key is not None:
             self.list_changes["escrow"][row.escrow_key] = row.order_id
 
+    # licence checks: memoized per (party, side, product, day) while no licence changes
+    def licence_ok(self, key: Any) -> bool:
+        if key in self.licence_memo:
+            return True
+        return not self.quals_changed and key in self.cache.lists["licence_ok"]
+
+    def remember_licence_ok(self, key: Any) -> None:
+        self.licence_memo[key] = True
+
+    def qualifications_changed(self) -> None:
+        self.quals_changed = True
+        self.licence_memo.clear()
+
     def _remember(self, row: R) -> R:
         self.cache.rows[row.TABLE].setdefault(row.key, row)
         return row
@@ -731,4 +772,7 @@ class WorkingState:
             self.cache.rows[table].update(rows)
         for name, values in self.list_changes.items():
             self.cache.lists[name].update(values)
+        if self.quals_changed:
+            self.cache.lists["licence_ok"].clear()
+        self.cache.lists["licence_ok"].update(self.licence_memo)
         self.cache.log_size = log_size

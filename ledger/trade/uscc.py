@@ -7,6 +7,8 @@ is a check character: with weights 1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 
 
 from __future__ import annotations
 
+import functools
+
 from ledger.errors import MalformedInputError
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -39,6 +41,8 @@ def is_valid_uscc(code: object) -> bool:
 
 def verify_uscc(code: object, what: str = "USCC") -> None:
     """Raise ``MalformedInputError`` unless ``code`` is an 18-character USCC with a valid check."""
+    if isinstance(code, str) and _known_good(code):
+        return
     if not isinstance(code, str) or len(code) != 18:
         raise MalformedInputError(f"{what} must be 18 characters, got {code!r}")
     want = check_character(code[:17])
@@ -51,3 +55,13 @@ def verify_uscc(code: object, what: str = "USCC") -> None:
 def make_uscc(first17: str) -> str:
     """Complete seventeen characters with their check character (test data, the demo)."""
     return first17 + check_character(first17)
+
+
+@functools.lru_cache(maxsize=65536)
+def _known_good(code: str) -> bool:
+    """Memoized check for codes seen before (participants recur in every record)."""
+    return (
+        len(code) == 18
+        and all(c in _VALUE for c in code)
+        and (check_character(code[:17]) == code[17])
+    )
