@@ -767,3 +767,28 @@ def test_property_consistency_proofs_verify_and_any_change_fails(
 def test_merkle_module_exports_what_others_use() -> None:
     for name in ["inclusion_proof", "consistency_proof", "root_at", "assemble", "plan_node_ids"]:
         assert callable(getattr(merkle, name))
+
+
+# --- interoperability: pymerkle 7.0.0, an independent RFC 9162 implementation ---------------
+
+
+def test_pymerkle_agrees_on_roots_and_inclusion_paths() -> None:
+    import warnings
+
+    from pymerkle import InmemoryTree
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    peer = InmemoryTree(algorithm="sha256")  # security=True: the 0x00 / 0x01 prefixes
+    ours = MemoryTree()
+    rng = random.Random(6962)
+    for n in range(1, 301):
+        data = f"entry {n}".encode()
+        peer.append_entry(data)
+        ours.append(data)
+        assert peer.get_state(n) == ours.root(n)
+        index = rng.randrange(n)
+        # pymerkle's path starts with the leaf hash, then the RFC 9162 path (1-based index).
+        theirs = [bytes.fromhex(h) for h in peer.prove_inclusion(index + 1, n).serialize()["path"]]
+        assert theirs[0] == ours.leaf_hash(index)
+        assert theirs[1:] == ours.inclusion_proof(index, n)
+        verify_inclusion(index, n, theirs[0], theirs[1:], peer.get_state(n))
