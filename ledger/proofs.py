@@ -13,9 +13,10 @@ Hashes are hex; we write lowercase and, being liberal in what we read, accept up
 too (the bytes are the same). Exactly these fields, no others. Integers must be JSON
 integers (not floats, not booleans, not strings), 0..2^64-1. A path has at most
 ``MAX_PATH`` hashes (no RFC 9162 proof for a tree below 2^64 leaves is longer). Duplicate
-keys, NaN, and anything else JSON-ish but ambiguous are refused. Every malformed file
-raises ``MalformedInputError`` (``HashLengthError`` for a hash that is not 32 bytes);
-``verify()`` raises the ``VerificationError`` of ledger.merkle.
+keys, NaN, and anything else JSON-ish but ambiguous are refused; a UTF-8 byte order
+mark and surrounding whitespace are tolerated; files are at most ``MAX_FILE_BYTES``.
+Every malformed file raises ``MalformedInputError`` (``HashLengthError`` for a hash that
+is not 32 bytes); ``verify()`` raises the ``VerificationError`` of ledger.merkle.
 """
 
 from __future__ import annotations
