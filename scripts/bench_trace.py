@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--postgres-url", default=os.environ.get("DATABASE_URL", LOCAL_POSTGRES))
     ap.add_argument("--chunk", type=int, default=1000, help="records per submit (one commit)")
-    ap.add_argument("--workers", type=int, default=2, help="signature-verifying threads")
+    ap.add_argument("--workers", type=int, default=1, help="signature-verifying threads")
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--holders", type=int, default=1000, help="holders the wide batch reaches")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
