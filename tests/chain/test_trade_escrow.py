@@ -677,3 +677,23 @@ def test_constructor_refuses_zero_addresses(deployment: Deployment) -> None:
         with pytest.raises(ContractRevert) as info:
             d.chain.deploy("TradeEscrow", *args)
         assert info.value.error_name == "TradeEscrowZeroAddress"
+
+
+# --------------------------------------------------------------------- gas
+
+
+@pytest.mark.anvil
+def test_gas_is_identical_on_both_backends_and_within_targets(anvil_url: str) -> None:
+    """The gas benchmark's scenario, from the same signed accounts on both backends."""
+    from anchors.chain import connect
+    from scripts.bench_gas import Bench
+
+    rows = Bench(connect(None)).run()
+    anvil_rows = Bench(connect(anvil_url)).run()
+    assert [(r.operation, r.gas) for r in rows] == [(r.operation, r.gas) for r in anvil_rows]
+    gas = {r.operation: r.gas for r in rows}
+    assert gas["deposit (native)"] <= 70_000
+    assert gas["release by buyer, full"] <= 45_000
+    assert gas["release by proof, tree 2^20 (20-hash path)"] <= 75_000
+    for row in rows:
+        assert row.gas >= row.floor, row.operation  # the floor model is a true lower bound
