@@ -10,13 +10,19 @@ Tables (component ``merkle_log``, schema version 1):
   text is built and verified elsewhere; here it is stored next to the root it commits to).
 
 Append is O(log n) amortized: the right frontier (the perfect subtrees on the right edge of
-the tree, ``range_nodes(0, size)``) is read in the write transaction with one query of at
-most log2(n) rows, and every new interior node is computed from it without further reads.
-No tree state is carried between transactions, so another process's append, or a caller's
-transaction that rolled back after appending, can never leave a stale frontier behind.
+the tree, at most log2(n) nodes) is read in the write transaction, and every new interior
+node is computed from it without further reads. No tree state is carried between
+transactions, so another process's append, or a caller's transaction that rolled back after
+appending, can never leave a stale frontier behind. The frontier (``range_nodes(0, size)``)
+and the stored size come back from one query: the size after the last append is the guess
+for which nodes to ask, and a wrong guess costs a second query.
 
 Any historic root, inclusion proof or consistency proof is one batched read of the perfect
-subtrees its plan names (``ledger.merkle.inclusion_plan`` / ``consistency_plan``).
+subtrees its plan names (the plans of ``ledger.merkle``, computed directly in
+``ledger.storage._plans``). Reads without a caller's transaction run as single statements:
+the log is append-only, so a tree of any stored size never changes under a reader.
+
+Measured figures and the commands that produce them: BENCHMARKS.md, section Log.
 """
 
 from __future__ import annotations
