@@ -18,7 +18,7 @@ from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyp
 from web3.exceptions import ContractLogicError
 
 from anchors.chain import as_contract_revert
-from anchors.errors import ChainConnectionError, ChainError
+from anchors.errors import ChainConnectionError, ChainError, ContractRevert
 from ledger.errors import (
     IndexRangeError,
     MalformedInputError,
@@ -130,11 +130,13 @@ def fetch_anchor(registry: Any, size: int) -> Anchor:
 
 def fetch_latest_anchor(registry: Any) -> Anchor | None:
     """The registry's latest anchor, or None when nothing was anchored yet."""
-    count = int(call_view(registry.functions.anchorCount(), "the anchor count"))
-    if count == 0:
-        return None
-    tree_size, root = call_view(registry.functions.anchorAt(count - 1), f"anchor {count - 1}")
-    return Anchor(index=count - 1, tree_size=int(tree_size), root=bytes(root))
+    try:
+        index, tree_size, root = call_view(registry.functions.latestAnchor(), "the latest anchor")
+    except ContractRevert as exc:
+        if exc.error_name == "AnchorRegistryNoAnchor":
+            return None
+        raise
+    return Anchor(index=int(index), tree_size=int(tree_size), root=bytes(root))
 
 
 def fetch_anchor_at(registry: Any, index: int) -> Anchor:

@@ -27,6 +27,13 @@ from ledger.errors import LedgerError
 
 log = logging.getLogger("lotproof.anchors.publisher")
 
+#: Gas limit of an anchor transaction: a fixed part plus a part per consistency-proof hash.
+#: Measured use is ~94k for the first anchor and ~93k with a 14-hash proof, so both parts
+#: leave a wide margin; only the gas used is paid. Giving a limit skips the node's gas
+#: estimation, which on the in-process EVM re-executes the transaction about 13 times.
+ANCHOR_GAS_BASE = 160_000
+ANCHOR_GAS_PER_HASH = 6_000
+
 STALE_SIZE = "AnchorRegistryStaleTreeSize"
 INCONSISTENT = "AnchorRegistryInconsistentHistory"
 
@@ -118,7 +125,8 @@ class AnchorPublisher:
     """Anchors ``source``'s checkpoints in ``registry`` (a web3 contract) as ``sender``.
 
     ``chain`` is the ``anchors.chain.Chain`` the registry lives on; by default one is made
-    around the contract's own Web3.
+    around the contract's own Web3. ``gas`` fixes the gas limit of every anchor transaction;
+    by default it is ``ANCHOR_GAS_BASE + ANCHOR_GAS_PER_HASH * len(proof)``.
     """
 
     def __init__(
@@ -127,8 +135,10 @@ class AnchorPublisher:
         sender: str,
         source: CheckpointSource,
         chain: Chain | None = None,
+        gas: int | None = None,
     ) -> None:
         self.registry = registry
+        self.gas = gas
         self.sender = sender
         self.source = source
         if chain is None:
@@ -154,8 +164,9 @@ class AnchorPublisher:
         from_size = 0 if latest is None else latest.tree_size
         proof = self._proof(from_size, size)
         try:
+            gas = self.gas or ANCHOR_GAS_BASE + ANCHOR_GAS_PER_HASH * len(proof)
             receipt = self.chain.transact(
-                self.registry.functions.anchor(size, root, proof), self.sender
+                self.registry.functions.anchor(size, root, proof), self.sender, gas=gas
             )
         except ContractRevert as exc:
             if exc.error_name == STALE_SIZE:
