@@ -287,3 +287,12 @@ def test_restart_finds_anchors_and_escrows(tmp_path: Path) -> None:
         registry = chain.contract("AnchorRegistry", d.registry.address)
         latest = fetch_latest_anchor(registry)
         assert latest is not None and latest.tree_size == 16
+
+
+def test_time_travel_backwards_is_refused(embedded: EmbeddedChain) -> None:
+    latest = embedded.w3.eth.get_block("latest")["timestamp"]
+    block = embedded.block_number
+    for bad in (latest, latest - 10, True, "soon"):
+        with pytest.raises(EmbeddedChainError, match="time travel"):
+            embedded.time_travel(bad)  # type: ignore[arg-type]
+    assert embedded.block_number == block
