@@ -3,10 +3,13 @@
 Commands live in modules ``scripts/cli_<name>.py`` that define ``register(subparsers)``;
 ``build_parser`` imports every such module (sorted by name) and lets it add its
 subcommands. A leaf command sets ``handler=<function(args) -> int>`` with ``set_defaults``.
-Two modules may share a command group (``keys``, ``audit``...) through ``command_group``.
-A command module should import heavy dependencies (web3, fastapi) inside its handlers, so
-that ``lotproof verify`` keeps working with the ledger alone; a module that fails to import
-is reported on stderr and skipped.
+Two modules may share a command group (``keys``...) through ``command_group``.
+
+Convention: a module named after a command (``cli_verify`` for ``verify``, ``cli_audit``
+for ``audit``) owns that whole command, and ``lotproof <command> ...`` loads that module
+alone; other commands load every module. A command module should import heavy
+dependencies (web3, fastapi) inside its handlers; a module that fails to import is
+reported on stderr and skipped.
 
 Exit codes, for every command: 0 verified / done, 1 verification failed, 2 malformed input,
 unreadable file, bad usage, or any other error. No input produces a traceback: ``main``
@@ -91,18 +94,23 @@ def command_group(subparsers: Subparsers, name: str, help: str) -> Subparsers:
     return group
 
 
-def _registrars() -> list[Registrar]:
+def _registrars(command: str | None = None) -> list[Registrar]:
+    """Every command module's ``register``; only ``scripts/cli_<command>.py`` if it exists."""
     import scripts
 
+    names = sorted(m.name for m in pkgutil.iter_modules(scripts.__path__))
+    own = f"cli_{command.replace('-', '_')}" if command else None
+    if own in names:
+        names = [own]
     found: list[Registrar] = []
-    for info in sorted(pkgutil.iter_modules(scripts.__path__), key=lambda m: m.name):
-        if not info.name.startswith("cli_"):
+    for name in names:
+        if not name.startswith("cli_"):
             continue
         try:
-            module = importlib.import_module(f"scripts.{info.name}")
+            module = importlib.import_module(f"scripts.{name}")
         except Exception as e:  # one broken command module must not take the others down
             print(
-                f"warning: commands of scripts.{info.name} are unavailable: "
+                f"warning: commands of scripts.{name} are unavailable: "
                 f"{type(e).__name__}: {one_line(e)}",
                 file=sys.stderr,
             )
@@ -113,8 +121,14 @@ def _registrars() -> list[Registrar]:
     return found
 
 
-def build_parser(registrars: Sequence[Registrar] | None = None) -> argparse.ArgumentParser:
-    """The full parser: every ``scripts/cli_*.py`` module's commands (or those given)."""
+def build_parser(
+    registrars: Sequence[Registrar] | None = None, command: str | None = None
+) -> argparse.ArgumentParser:
+    """The parser: every ``scripts/cli_*.py`` module's commands, or those given.
+
+    With ``command``, only ``scripts/cli_<command>.py`` is loaded when that module exists
+    (so ``lotproof verify`` never imports the server or the trade rules).
+    """
     parser = argparse.ArgumentParser(
         prog="lotproof",
         description="lotproof: a verifiable traceability and audit ledger for "
@@ -122,7 +136,7 @@ def build_parser(registrars: Sequence[Registrar] | None = None) -> argparse.Argu
         "2 malformed input or usage error.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in _registrars() if registrars is None else registrars:
+    for register in _registrars(command) if registrars is None else registrars:
         register(subparsers)
     return parser
 
@@ -150,9 +164,11 @@ def main(
     """Run one ``lotproof`` command; return its exit code (``registrars``: see build_parser)."""
     _forgiving_streams()
     try:
-        parser = build_parser(registrars)
+        args_list = list(sys.argv[1:] if argv is None else argv)
+        command = next((a for a in args_list[:1] if not a.startswith("-")), None)
+        parser = build_parser(registrars, command)
         try:
-            args = parser.parse_args(argv)
+            args = parser.parse_args(args_list)
         except SystemExit as e:  # usage errors (2) and --help (0)
             return _exit_code(e.code)
         handler = getattr(args, "handler", None)

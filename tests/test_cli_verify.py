@@ -676,3 +676,21 @@ def test_command_groups_are_shared_between_modules(capsys: pytest.CaptureFixture
         assert ("keys", "generate") in paths or ("keys", "list") in paths
     assert main(["keys", "generate"], registrars=[plain_keys, cli_verify.register]) == 0
     capsys.readouterr()
+
+
+def test_verify_loads_only_its_own_module(proofs: dict[str, Path]) -> None:
+    """The auditor's `lotproof verify` must not import the server, the chain or the rules."""
+    from scripts import cli_verify
+    from scripts.cli import _registrars
+
+    assert _registrars("verify") == [cli_verify.register]
+    code = (
+        "import sys; from scripts.cli import main; "
+        f"rc = main(['verify', 'inclusion', {str(proofs['good'])!r}]); "
+        "heavy = [m for m in ('fastapi', 'web3', 'ledger.bundle', 'ledger.trade', 'api') "
+        "if m in sys.modules]; print(rc, heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.splitlines()[-1] == "0 []", result
