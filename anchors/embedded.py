@@ -14,6 +14,9 @@ canonical head) in one key-value store; this module backs that store with an SQL
 
 Re-opening costs one scan of the file (no transaction is replayed), see BENCHMARKS.md.
 
+The chain is safe to share between threads: every JSON-RPC request runs under one lock.
+Accounts added at run time (``add_account``) are not persisted; only the ten below are.
+
 DEVELOPMENT ONLY: the chain is funded through eth-tester's default accounts, whose private
 keys are the integers 1..10 (``0x00..01`` to ``0x00..0a``). Anyone can sign for them. Never
 use these keys, or this chain, for anything of value; a consortium runs a real network
@@ -26,6 +29,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +47,7 @@ from eth_tester.backends.pyevm.main import (  # type: ignore[import-untyped]
 )
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint, RPCResponse
 
 from anchors.chain import Chain
 from anchors.errors import ChainError
@@ -132,6 +137,19 @@ class _PersistentBackend(PyEVMBackend):  # type: ignore[misc]
         return hashes
 
 
+class _SerializedProvider(EthereumTesterProvider):
+    """eth-tester's provider with one lock around every request: py-evm is not thread-safe,
+    and the API's request threads and the anchor publisher share one chain."""
+
+    def __init__(self, tester: Any, lock: threading.RLock) -> None:
+        super().__init__(tester)
+        self._lock = lock
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with self._lock:
+            return super().make_request(method, params)
+
+
 class EmbeddedChain:
     """An in-process EVM whose state survives ``close()`` and re-opening the same file.
 
@@ -144,10 +162,14 @@ class EmbeddedChain:
     def __init__(self, path: Path, *, autosave: bool = True) -> None:
         self.path = path
         self.autosave = autosave
+        #: Held around every JSON-RPC request, save and time travel; hold it yourself to run
+        #: several steps on the chain without another thread in between.
+        self.lock = threading.RLock()
         self._closed = False
         self._lock_fd = _lock(path)
         try:
-            self._conn = sqlite3.connect(path, isolation_level=None)
+            # Saved from whichever thread mined the block, always under self.lock.
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
@@ -159,7 +181,7 @@ class EmbeddedChain:
             self._store = _JournaledStore(items)
             self._backend = _PersistentBackend(self._store, fresh, self._after_block)
             self.tester = EthereumTester(self._backend)
-            self.w3 = Web3(EthereumTesterProvider(self.tester))
+            self.w3 = Web3(_SerializedProvider(self.tester, self.lock))
             chain: Any = self._backend.chain
             genesis_hash = bytes(chain.get_canonical_block_header_by_number(0).hash)
             if fresh:
@@ -209,6 +231,10 @@ class EmbeddedChain:
 
     def save(self) -> int:
         """Write every change since the last save in one transaction; returns keys written."""
+        with self.lock:
+            return self._save()
+
+    def _save(self) -> int:
         self._check_open()
         store = self._store
         if not store.dirty and not store.deleted:
@@ -227,12 +253,13 @@ class EmbeddedChain:
 
     def close(self) -> None:
         """Save and release the file. Idempotent."""
-        if self._closed:
-            return
-        try:
-            self.save()
-        finally:
-            self._release()
+        with self.lock:
+            if self._closed:
+                return
+            try:
+                self._save()
+            finally:
+                self._release()
 
     def _release(self) -> None:
         self._closed = True
@@ -263,15 +290,17 @@ class EmbeddedChain:
         The timestamp must be later than the latest block's; contracts then see
         ``block.timestamp == timestamp`` in that block and later ones in the next.
         """
-        self._check_open()
-        latest = int(self.w3.eth.get_block("latest")["timestamp"])
-        if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp <= latest:
-            raise EmbeddedChainError(
-                f"time travel to {timestamp!r}: want an integer after the latest block's {latest}"
-            )
-        mining: Any = self._backend.chain
-        mining.header = mining.header.copy(timestamp=timestamp)
-        self.tester.mine_blocks(1)
+        with self.lock:
+            self._check_open()
+            latest = int(self.w3.eth.get_block("latest")["timestamp"])
+            if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp <= latest:
+                raise EmbeddedChainError(
+                    f"time travel to {timestamp!r}: want an integer after the latest block's"
+                    f" {latest}"
+                )
+            mining: Any = self._backend.chain
+            mining.header = mining.header.copy(timestamp=timestamp)
+            self.tester.mine_blocks(1)
 
     def __enter__(self) -> EmbeddedChain:
         return self

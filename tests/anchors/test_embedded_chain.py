@@ -296,3 +296,49 @@ def test_time_travel_backwards_is_refused(embedded: EmbeddedChain) -> None:
         with pytest.raises(EmbeddedChainError, match="time travel"):
             embedded.time_travel(bad)  # type: ignore[arg-type]
     assert embedded.block_number == block
+
+
+def test_threads_share_the_chain_and_everything_is_saved(tmp_path: Path) -> None:
+    import threading
+
+    from anchor_support import MemorySource, deploy_contracts
+
+    from anchors.check import fetch_latest_anchor
+    from anchors.escrow import EscrowClient, EscrowState
+    from anchors.publisher import AnchorPublisher
+
+    path = tmp_path / "chain.sqlite"
+    source = MemorySource()
+    source.grow(1)
+    with open_embedded_chain(path) as embedded:
+        d = deploy_contracts(embedded.connect())
+        publisher = AnchorPublisher(d.registry, d.anchorer, source, chain=d.chain)
+        stop = threading.Event()
+        reports = []
+        worker = threading.Thread(
+            target=lambda: reports.append(publisher.run(stop, interval=0.0, max_rounds=10_000))
+        )
+        worker.start()
+        client = EscrowClient(d.escrow, d.chain)
+        deadline = d.chain.timestamp() + 3600
+        try:
+            for n in range(8):
+                source.grow(3)
+                client.deposit(d.buyer, bytes([n + 1]) * 32, d.seller, 100 + n, deadline)
+        finally:
+            stop.set()
+            worker.join(timeout=60)
+        (report,) = reports
+        assert report.fatal is None and report.outages == 0
+        assert report.published
+        # Whatever the loop had not caught up with yet is anchored now.
+        AnchorPublisher(d.registry, d.anchorer, source, chain=d.chain).publish_once()
+    with open_embedded_chain(path) as embedded:
+        chain = embedded.connect()
+        latest = fetch_latest_anchor(chain.contract("AnchorRegistry", d.registry.address))
+        assert latest is not None
+        assert (latest.tree_size, latest.root) == (source.tree.size, source.tree.root())
+        client = EscrowClient(chain.contract("TradeEscrow", d.escrow.address), chain)
+        for n in range(8):
+            status = client.status(d.buyer, bytes([n + 1]) * 32)
+            assert (status.state, status.amount) == (EscrowState.FUNDED, 100 + n)
