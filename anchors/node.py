@@ -103,12 +103,14 @@ class AnvilNode:
         *,
         binary: Path = ANVIL_BINARY,
         startup_timeout: float = 20.0,
+        state_interval: int | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> AnvilNode:
         """Start anvil on 127.0.0.1 and wait (at most ``startup_timeout`` s) for JSON-RPC.
 
-        With ``state_file`` the node loads that file if it exists and writes it on ``stop()``.
-        Without ``port`` a free one is chosen.
+        With ``state_file`` the node loads that file if it exists and writes it on ``stop()``;
+        with ``state_interval`` also every that many seconds, so a crash loses at most that
+        much. Without ``port`` a free one is chosen.
         """
         if not binary.is_file():
             raise NodeError(f"anvil binary not found at {binary}: run `make setup` (npm ci)")
@@ -128,6 +130,8 @@ class AnvilNode:
         if state_file is not None:
             state_file = Path(state_file)
             args += ["--state", str(state_file)]
+            if state_interval is not None:
+                args += ["--state-interval", str(int(state_interval))]
             log_path = state_file.with_name(state_file.name + ".log")
         args += list(extra_args)
         log = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
@@ -180,6 +184,17 @@ class AnvilNode:
                 return process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 return None
+
+    def kill(self) -> int | None:
+        """SIGKILL this node (a crash: no state is written). Only our own PID."""
+        process = self._process
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+        try:
+            return process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
 
     def __enter__(self) -> AnvilNode:
         return self

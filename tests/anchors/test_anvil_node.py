@@ -69,3 +69,27 @@ def test_busy_port_and_missing_binary_are_named_errors(tmp_path: Path) -> None:
     with pytest.raises(NodeError, match="not found"):
         AnvilNode.start(binary=tmp_path / "no-anvil")
     assert ANVIL_BINARY.is_file()
+
+
+def test_state_interval_survives_a_crash(tmp_path: Path) -> None:
+    import time
+
+    state = tmp_path / "state.json"
+    node = AnvilNode.start(state_file=state, state_interval=1)
+    try:
+        w3 = node.web3()
+        accounts = w3.eth.accounts
+        tx = w3.eth.send_transaction({"from": accounts[0], "to": accounts[3], "value": 99})
+        w3.eth.wait_for_transaction_receipt(tx, poll_latency=POLL_LATENCY)
+        balance = w3.eth.get_balance(accounts[3])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (state.exists() and state.stat().st_size):
+            time.sleep(0.05)
+        time.sleep(1.2)  # one more interval: the dump after the transaction
+        assert node.kill() == -9
+    finally:
+        node.stop()
+    with AnvilNode.start(state_file=state) as again:
+        w3 = again.web3()
+        assert w3.eth.get_balance(accounts[3]) == balance
+        assert w3.eth.get_transaction_receipt(tx)["status"] == 1
