@@ -30,6 +30,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -165,6 +166,9 @@ class EmbeddedChain:
         #: Held around every JSON-RPC request, save and time travel; hold it yourself to run
         #: several steps on the chain without another thread in between.
         self.lock = threading.RLock()
+        #: How many saves wrote something, and the time they took (for monitoring).
+        self.saves = 0
+        self.save_seconds = 0.0
         self._closed = False
         self._lock_fd = _lock(path)
         try:
@@ -239,6 +243,7 @@ class EmbeddedChain:
         store = self._store
         if not store.dirty and not store.deleted:
             return 0
+        started = time.perf_counter()
         rows = [(key, store.kv[key]) for key in store.dirty]
         gone = [(key,) for key in store.deleted]
         try:
@@ -249,6 +254,8 @@ class EmbeddedChain:
             raise EmbeddedChainError(f"cannot save embedded chain to {self.path}: {exc}") from exc
         store.dirty.clear()
         store.deleted.clear()
+        self.saves += 1
+        self.save_seconds += time.perf_counter() - started
         return len(rows) + len(gone)
 
     def close(self) -> None:
