@@ -41,7 +41,7 @@ from ledger.storage.log import LogEntry, MerkleLog
 from ledger.trade import alerts as alerts_mod
 from ledger.trade import trace as trace_mod
 from ledger.trade.errors import MalformedRecord, RecordRefused
-from ledger.trade.rules import Context, RuleConfig, apply_record
+from ledger.trade.rules import Context, RuleConfig, apply_record, prefetch
 from ledger.trade.state import (
     ROW_TYPES,
     BatchRow,
@@ -192,7 +192,7 @@ class TradeLedger:
                 cache.clear()
             cache.log_size = base
             ws = WorkingState(tx, cache)
-            ws.prefetch(RecordRow, [s.record.id for s in signed])
+            prefetch(ws, signed)
             entries = [self._apply(ws, ctx, s, i, base + i) for i, s in enumerate(signed)]
             indices = self.log.append(tx, entries)
             if indices != list(range(base, base + len(signed))):

@@ -19,7 +19,7 @@ the trade's calendar day in China Standard Time (configurable, ``RuleConfig.trad
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -244,6 +244,27 @@ def apply_record(
     header: LeafHeader = handler(ws, ctx, r, body)
     ws.put(RecordRow(record.id, leaf_index, record.type, record.actor, record.time))
     return header
+
+
+def prefetch(ws: WorkingState, signed: Sequence[SignedRecord]) -> None:
+    """Load what a batch of records will look up, in a few queries instead of one each
+    (new lots' uniqueness checks, escrow keys). Malformed bodies are left to the rules."""
+    lots: list[tuple[str, str]] = []
+    escrows: list[str] = []
+    for s in signed:
+        body = s.record.body
+        try:
+            if s.record.type == "batch":
+                lots.append((str(body["product"]), str(body["lot"])))
+            elif s.record.type == "order" and body.get("escrow"):
+                escrows.append(escrow_key(b.EscrowTerms.from_dict(body["escrow"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    ws.prefetch(RecordRow, [s.record.id for s in signed])
+    if lots:
+        ws.prefetch_lots(lots)
+    if escrows:
+        ws.prefetch_escrow(escrows)
 
 
 @dataclass(frozen=True)

@@ -638,6 +638,31 @@ class WorkingState:
             for k in chunk:
                 cached.setdefault(k, None)
 
+    def prefetch_lots(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Resolve many (product, lot) pairs to batch ids with a few queries."""
+        known = self.cache.lists["lot"]
+        wanted = [p for p in dict.fromkeys(pairs) if p not in known]
+        for start in range(0, len(wanted), IN_CHUNK // 2):
+            chunk = wanted[start : start + IN_CHUNK // 2]
+            where = " OR ".join("(product = ? AND lot = ?)" for _ in chunk)
+            for row in load_where(self.tx, BatchRow, where, [v for p in chunk for v in p]):
+                self._remember(row)
+                known[(row.product, row.lot)] = row.batch_id
+            for p in chunk:
+                known.setdefault(p, None)
+
+    def prefetch_escrow(self, keys: Iterable[str]) -> None:
+        known = self.cache.lists["escrow"]
+        wanted = [k for k in dict.fromkeys(keys) if k not in known]
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row in load_where(self.tx, OrderRow, f"escrow_key IN ({marks})", chunk):
+                self._remember(row)
+                known[row.escrow_key] = row.order_id
+            for k in chunk:
+                known.setdefault(k, None)
+
     def _list(self, name: str, key: Any, load: Any) -> Any:
         changed = self.list_changes[name].get(key, _MISSING)
         if changed is not _MISSING:
@@ -675,8 +700,20 @@ class WorkingState:
         return self.get(UnitRow, code)
 
     def stock(self, holder: str, batch_id: str) -> StockRow:
-        row = self.get(StockRow, (holder, batch_id))
+        key = (holder, batch_id)
+        table = StockRow.TABLE
+        if (
+            key not in self.changes[table]
+            and key not in self.cache.rows[table]
+            and self._fresh(batch_id)
+        ):
+            return StockRow(holder, batch_id, 0, 0)  # every row of a fresh batch is known
+        row = self.get(StockRow, key)
         return row if row is not None else StockRow(holder, batch_id, 0, 0)
+
+    def _fresh(self, batch_id: str) -> bool:
+        """Registered while this cache lived: all its stock rows passed through the cache."""
+        return batch_id in self.list_changes["fresh"] or batch_id in self.cache.lists["fresh"]
 
     def qualifications(self, holder: str) -> tuple[QualRow, ...]:
         ids: tuple[str, ...] = self._list(
@@ -716,6 +753,7 @@ class WorkingState:
     def add_batch(self, row: BatchRow) -> None:
         self.put(row)
         self.list_changes["lot"][(row.product, row.lot)] = row.batch_id
+        self.list_changes["fresh"][row.batch_id] = True
 
     def order_for_escrow(self, escrow_key: str) -> str | None:
         found: str | None = self._list(
