@@ -489,7 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--signed", type=int, default=10_000, help="records per signed run")
     parser.add_argument("--skip-pymerkle", action="store_true")
     parser.add_argument(
-        "--pymerkle-memory-leaves", type=int, help="in-memory tree size (default: --leaves)"
+        "--pymerkle-memory-leaves",
+        type=int,
+        help="pymerkle in-memory tree size (default: --leaves, at most 1M)",
     )
     args = parser.parse_args(argv)
     if args.leaves < 2 or args.repeats < 1 or args.proofs < 1:
@@ -544,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 expected_root,
                 args.proofs,
                 args.keep,
-                args.pymerkle_memory_leaves or args.leaves,
+                args.pymerkle_memory_leaves or min(args.leaves, 1_000_000),
             )
         result["ratios"] = ratios(result, backends)
     finally:
