@@ -19,6 +19,7 @@ of every submit), so other writers are seen.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -174,6 +175,7 @@ class TradeLedger:
         ensure_schema(db)
         self._cache = StateCache(cache_rows)
         self._verified: set[bytes] = set()
+        self._submit_lock = threading.Lock()  # one submit at a time per instance (the cache)
 
     # -- writing ---------------------------------------------------------------------------
     def submit(self, signed: Sequence[SignedRecord], now: datetime | None = None) -> list[Receipt]:
@@ -185,6 +187,10 @@ class TradeLedger:
             if not isinstance(s, SignedRecord):
                 raise MalformedInputError(f"record {i} is a {type(s).__name__}, not a SignedRecord")
         ctx = Context(self.admin_keys, self.config, now, verified=self._was_verified)
+        with self._submit_lock:
+            return self._submit(signed, ctx)
+
+    def _submit(self, signed: list[SignedRecord], ctx: Context) -> list[Receipt]:
         with self.db.write() as tx:
             base = self.log.size(tx)
             cache = self._cache

@@ -162,3 +162,33 @@ def test_a_second_ledger_instance_sees_the_first_ones_writes(sqlite_url: str) ->
     assert a.rebuild().ok
     assert a.stock(story.parties["mah"].uscc, story["batch"]).on_hand == 80
     assert a.batch(story["batch"]).product == INSULIN
+
+
+def test_concurrent_submits_from_threads_serialize(sqlite_url: str) -> None:
+    import threading
+
+    from ledger.trade.scenario import AMOXICILLIN, Scenario, cast
+
+    scn = Scenario("threads")
+    p, records = cast(scn)
+    led = open_ledger(sqlite_url, scn)
+    led.submit(records)
+    lots = [scn.batch(p["mah"], AMOXICILLIN, f"T{i:03d}", 10 + i) for i in range(40)]
+    errors: list[BaseException] = []
+
+    def worker(part: list) -> None:
+        try:
+            for rec in part:
+                led.submit([rec])
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(lots[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert led.log.size() == len(records) + 40
+    assert sum(h.on_hand for h in led.holdings(p["mah"].uscc)) == sum(10 + i for i in range(40))
+    assert led.rebuild().ok
