@@ -23,10 +23,6 @@ library RFC9162 {
     /// @notice The SHA-256 precompile failed (only when out of gas).
     error RFC9162HashFailed();
 
-    /// @notice MTH of the empty tree: SHA-256 of the empty string.
-    bytes32 internal constant EMPTY_ROOT =
-        0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855;
-
     /// @notice SHA-256(0x00 || data): the hash of a leaf.
     /// @param data The leaf bytes.
     /// @return digest The leaf hash.
@@ -162,7 +158,9 @@ library RFC9162 {
         if (size1 > size2) revert RFC9162SizesOutOfOrder(size1, size2);
         if (size1 == size2 || size1 == 0) {
             if (proof.length != 0) revert RFC9162ProofSizeMismatch(proof.length, 0);
-            return size1 == 0 ? root1 == EMPTY_ROOT : root1 == root2;
+            // Every tree extends the empty one: root1 is not compared with the empty-tree
+            // hash (as ledger.merkle and transparency-dev/merkle do).
+            return size1 == 0 || root1 == root2;
         }
         uint256 status;
         bytes32 fr;
