@@ -527,8 +527,7 @@ def _key_params(cls: type[Row], key: Any) -> tuple[Any, ...]:
 
 
 def _from_db(cls: type[R], row: Sequence[Any]) -> R:
-    # PostgreSQL returns memoryview for BYTEA in some paths; normalise to bytes.
-    return cls(*(bytes(v) if isinstance(v, memoryview) else v for v in row))
+    return cls(*row)  # SQLite BLOB and psycopg BYTEA both come back as bytes
 
 
 def load_row(tx: Transaction, cls: type[R], key: Any) -> R | None:

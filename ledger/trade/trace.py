@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.errors import NotFoundError
 from ledger.records import parse_time
@@ -25,7 +25,6 @@ from ledger.trade import codes
 from ledger.trade.rules import CHINA_STANDARD_TIME
 from ledger.trade.state import (
     BatchRow,
-    EdgeRow,
     InvoiceRow,
     ParticipantRow,
     ProductRow,
@@ -39,8 +38,7 @@ from ledger.trade.state import (
 )
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One record on a trace and the records it follows (its parents)."""
 
     record_id: str
@@ -54,8 +52,7 @@ class Step:
     quantity: int = 0
 
 
-@dataclass(frozen=True)
-class Holding:
+class Holding(NamedTuple):
     holder: str
     name: str
     roles: tuple[str, ...]
@@ -66,8 +63,7 @@ class Holding:
     in_transit_out: int = 0
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     """Who must be told of a recall, and why."""
 
     uscc: str
@@ -92,7 +88,7 @@ class ForwardTrace:
     product: ProductRow | None
     holders: tuple[Holding, ...]
     steps: tuple[Step, ...]
-    in_transit: tuple[EdgeRow, ...]
+    in_transit: tuple[Edge, ...]
     recall_scope: RecallScope
 
     @property
@@ -104,8 +100,7 @@ class ForwardTrace:
         return sorted({s.leaf_index for s in self.steps})
 
 
-@dataclass(frozen=True)
-class LicenceOnDay:
+class LicenceOnDay(NamedTuple):
     record_id: str
     leaf_index: int | None
     kind: str
@@ -132,7 +127,7 @@ class ReverseTrace:
     product: ProductRow | None
     on_hand: int
     steps: tuple[Step, ...]  # from the batch registration to the holder, in log order
-    edges: tuple[EdgeRow, ...]
+    edges: tuple[Edge, ...]
     parties: tuple[PartyOnDay, ...]
     unit_code: str | None = None
 
@@ -151,11 +146,55 @@ class ReverseTrace:
         return sorted(found)
 
 
+class Edge(NamedTuple):
+    """One line of a shipment (or return) of the batch: a trace edge."""
+
+    shipment_id: str
+    line: int
+    kind: str
+    from_holder: str
+    to_holder: str
+    order_id: str
+    quantity: int
+    accepted: int
+    status: str
+    shipped_at: str
+    accepted_at: str | None
+    shipment_leaf: int
+    acceptance_id: str | None
+    acceptance_leaf: int | None
+    excursion: int
+
+
+_EDGE_SQL = (
+    "SELECT " + ", ".join(Edge._fields) + " FROM trade_edges WHERE batch_id = ?"
+    " ORDER BY shipment_leaf, line"
+)
+
+
+def edges_of(tx: Transaction, batch_id: str) -> list[Edge]:
+    """Every trace edge of a batch, in log order (one indexed query)."""
+    return [Edge(*row) for row in tx.query(_EDGE_SQL, (batch_id,))]
+
+
 def _batch(tx: Transaction, batch_id: str) -> BatchRow:
     batch = load_row(tx, BatchRow, batch_id)
     if batch is None:
         raise NotFoundError(f"no batch {batch_id!r}")
     return batch
+
+
+def _names_roles(tx: Transaction, usccs: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    wanted = sorted(set(usccs))
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for uscc, name, roles in tx.query(
+            f"SELECT uscc, name, roles FROM trade_participants WHERE uscc IN ({marks})", chunk
+        ):
+            out[uscc] = (name, tuple(sorted(roles.split(","))))
+    return out
 
 
 def _participants(tx: Transaction, usccs: Iterable[str]) -> dict[str, ParticipantRow]:
@@ -183,7 +222,7 @@ def _batch_step(batch: BatchRow) -> Step:
     )
 
 
-def _edge_steps(edges: list[EdgeRow], batch: BatchRow) -> list[Step]:
+def _edge_steps(edges: list[Edge], batch: BatchRow) -> list[Step]:
     """Shipment and acceptance steps, with each shipment following its shipper's receipts."""
     receipts: dict[str, list[tuple[str, str]]] = defaultdict(list)  # holder -> (time, record)
     receipts[batch.registrant].append((batch.registered_at, batch.batch_id))
@@ -192,7 +231,7 @@ def _edge_steps(edges: list[EdgeRow], batch: BatchRow) -> list[Step]:
             receipts[e.to_holder].append((e.accepted_at, e.acceptance_id))
     for lst in receipts.values():
         lst.sort()
-    groups: dict[str, list[EdgeRow]] = {}
+    groups: dict[str, list[Edge]] = {}
     for e in edges:
         groups.setdefault(e.shipment_id, []).append(e)
     steps: list[Step] = []
@@ -237,8 +276,13 @@ def forward(tx: Transaction, batch_id: str) -> ForwardTrace:
     """Every holder the batch reached, the shipments in transit, and the recall scope."""
     batch = _batch(tx, batch_id)
     product = load_row(tx, ProductRow, batch.product)
-    edges = load_where(tx, EdgeRow, "batch_id = ? ORDER BY shipment_leaf, line", (batch_id,))
-    stock = load_where(tx, StockRow, "batch_id = ?", (batch_id,))
+    edges = edges_of(tx, batch_id)
+    stock = {
+        holder: (received, shipped)
+        for holder, received, shipped in tx.query(
+            "SELECT holder, received, shipped FROM trade_stock WHERE batch_id = ?", (batch_id,)
+        )
+    }
     live_edges = [e for e in edges if e.status != "cancelled"]
     transit = [e for e in live_edges if e.status == "in_transit"]
     in_in: dict[str, int] = defaultdict(int)
@@ -246,21 +290,20 @@ def forward(tx: Transaction, batch_id: str) -> ForwardTrace:
     for e in transit:
         in_in[e.to_holder] += e.quantity
         in_out[e.from_holder] += e.quantity
-    holders_ids = {s.holder for s in stock} | set(in_in)
-    parties = _participants(tx, holders_ids | {e.from_holder for e in transit})
-    by_holder = {s.holder: s for s in stock}
+    holders_ids = set(stock) | set(in_in)
+    parties = _names_roles(tx, holders_ids | {e.from_holder for e in transit})
     holders = []
     for h in sorted(holders_ids):
-        s = by_holder.get(h, StockRow(h, batch_id, 0, 0))
-        p = parties.get(h)
+        received, shipped = stock.get(h, (0, 0))
+        name, roles = parties.get(h, ("", ()))
         holders.append(
             Holding(
                 h,
-                p.name if p else "",
-                tuple(sorted(p.role_set)) if p else (),
-                s.received,
-                s.shipped,
-                s.on_hand,
+                name,
+                roles,
+                received,
+                shipped,
+                received - shipped,
                 in_in.get(h, 0),
                 in_out.get(h, 0),
             )
@@ -272,8 +315,7 @@ def forward(tx: Transaction, batch_id: str) -> ForwardTrace:
             notify.append(Notice(holding.holder, holding.name, "holds_stock", holding.on_hand))
     for e in transit:
         for who, why in ((e.to_holder, "in_transit_to"), (e.from_holder, "in_transit_from")):
-            p = parties.get(who)
-            notify.append(Notice(who, p.name if p else "", why, e.quantity))
+            notify.append(Notice(who, parties.get(who, ("", ()))[0], why, e.quantity))
     level = batch.recall_level
     scope = RecallScope(
         level=level,
@@ -332,13 +374,13 @@ def _day(time: str) -> date:
 
 
 def _reverse_from(
-    tx: Transaction, batch: BatchRow, holder: str, edges: list[EdgeRow], unit: str | None
+    tx: Transaction, batch: BatchRow, holder: str, edges: list[Edge], unit: str | None
 ) -> ReverseTrace:
-    inbound: dict[str, list[EdgeRow]] = defaultdict(list)
+    inbound: dict[str, list[Edge]] = defaultdict(list)
     for e in edges:
         if e.kind == "sale" and e.accepted > 0 and e.status == "accepted":
             inbound[e.to_holder].append(e)
-    path: list[EdgeRow] = []
+    path: list[Edge] = []
     seen_holders = {holder}
     frontier = [holder]
     while frontier:
@@ -374,7 +416,7 @@ def _reverse_from(
 def reverse(tx: Transaction, holder: str, batch_id: str) -> ReverseTrace:
     """The chain of shipments and acceptances from the batch registration to ``holder``."""
     batch = _batch(tx, batch_id)
-    edges = load_where(tx, EdgeRow, "batch_id = ? ORDER BY shipment_leaf, line", (batch_id,))
+    edges = edges_of(tx, batch_id)
     if holder != batch.registrant and not any(e.to_holder == holder for e in edges):
         raise NotFoundError(f"{holder} never received batch {batch_id}")
     return _reverse_from(tx, batch, holder, edges, None)
@@ -390,13 +432,7 @@ def reverse_unit(tx: Transaction, code: str) -> ReverseTrace:
         row[0]
         for row in tx.query("SELECT record_id FROM trade_unit_events WHERE code = ?", (code,))
     }
-    edges = [
-        e
-        for e in load_where(
-            tx, EdgeRow, "batch_id = ? ORDER BY shipment_leaf, line", (unit.batch_id,)
-        )
-        if e.acceptance_id in moves
-    ]
+    edges = [e for e in edges_of(tx, unit.batch_id) if e.acceptance_id in moves]
     return _reverse_from(tx, batch, unit.holder, edges, code)
 
 
@@ -418,8 +454,7 @@ class TwoInvoicePolicy:
     remote_extra: int = 1
 
 
-@dataclass(frozen=True)
-class Hop:
+class Hop(NamedTuple):
     shipment_id: str
     seller: str
     buyer: str
@@ -478,10 +513,10 @@ def two_invoice_check(
     batch = _batch(tx, batch_id)
     edges = [
         e
-        for e in load_where(tx, EdgeRow, "batch_id = ? AND kind = 'sale'", (batch_id,))
-        if e.status == "accepted" and e.accepted > 0
+        for e in edges_of(tx, batch_id)
+        if e.kind == "sale" and e.status == "accepted" and e.accepted > 0
     ]
-    inbound: dict[str, list[EdgeRow]] = defaultdict(list)
+    inbound: dict[str, list[Edge]] = defaultdict(list)
     for e in edges:
         inbound[e.to_holder].append(e)
     parties = _participants(tx, {e.from_holder for e in edges} | {e.to_holder for e in edges})
@@ -498,10 +533,10 @@ def two_invoice_check(
         if any(hospital.region.startswith(r) for r in policy.remote_regions)
         else 0
     )
-    paths: list[list[EdgeRow]] = []
+    paths: list[list[Edge]] = []
     truncated = False
 
-    def walk(h: str, acc: list[EdgeRow], visiting: frozenset[str]) -> None:
+    def walk(h: str, acc: list[Edge], visiting: frozenset[str]) -> None:
         nonlocal truncated
         if len(paths) >= MAX_PATHS:
             truncated = True
@@ -546,6 +581,8 @@ def recalls(tx: Transaction, product: str) -> list[RecallRow]:
 
 def trace_to_json(value: Any) -> Any:
     """Dataclass trees as JSON-ready values (bytes as hex)."""
+    if hasattr(value, "_asdict"):  # the NamedTuple answers: Step, Holding, Edge, ...
+        return {k: trace_to_json(v) for k, v in value._asdict().items()}
     if isinstance(value, list | tuple):
         return [trace_to_json(v) for v in value]
     if isinstance(value, bytes):
