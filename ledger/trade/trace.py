@@ -166,7 +166,7 @@ class Edge(NamedTuple):
     excursion: int
 
 
-_EDGE_SQL = (
+EDGE_SQL = (
     "SELECT " + ", ".join(Edge._fields) + " FROM trade_edges WHERE batch_id = ?"
     " ORDER BY shipment_leaf, line"
 )
@@ -174,7 +174,7 @@ _EDGE_SQL = (
 
 def edges_of(tx: Transaction, batch_id: str) -> list[Edge]:
     """Every trace edge of a batch, in log order (one indexed query)."""
-    return [Edge(*row) for row in tx.query(_EDGE_SQL, (batch_id,))]
+    return [Edge(*row) for row in tx.query(EDGE_SQL, (batch_id,))]
 
 
 def _batch(tx: Transaction, batch_id: str) -> BatchRow:
