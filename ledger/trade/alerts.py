@@ -132,9 +132,15 @@ def excursions(tx: Transaction, since: str | None = None) -> list[ExcursionAlert
 
 
 def two_invoice_breaks(
-    tx: Transaction, policy: TwoInvoicePolicy | None = None, limit: int = 1000
+    tx: Transaction,
+    policy: TwoInvoicePolicy | None = None,
+    limit: int = 1000,
+    *,
+    batch_id: str | None = None,
+    since_leaf: int = 0,
 ) -> list[TwoInvoiceCheck]:
-    """Every (public hospital, batch) whose supply path breaks the two-invoice rule."""
+    """Every (public hospital, batch) whose supply path breaks the two-invoice rule, among
+    deliveries accepted at or after leaf ``since_leaf`` (optionally of one batch)."""
     policy = policy or TwoInvoicePolicy()
     if not policy.enabled:
         return []
@@ -142,13 +148,13 @@ def two_invoice_breaks(
         p.uscc
         for p in load_where(tx, ParticipantRow, "public = 1 AND roles LIKE ?", ("%hospital%",))
     }
+    where = "kind = 'sale' AND status = 'accepted' AND accepted > 0 AND acceptance_leaf >= ?"
+    params: list[object] = [since_leaf]
+    if batch_id is not None:
+        where += " AND batch_id = ?"
+        params.append(batch_id)
     pairs: dict[tuple[str, str], None] = {}
-    for e in load_where(
-        tx,
-        EdgeRow,
-        "kind = 'sale' AND status = 'accepted' AND accepted > 0 ORDER BY shipment_leaf",
-        (),
-    ):
+    for e in load_where(tx, EdgeRow, where + " ORDER BY acceptance_leaf", params):
         if e.to_holder in hospitals:
             pairs[(e.to_holder, e.batch_id)] = None
     out = []

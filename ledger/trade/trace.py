@@ -519,15 +519,6 @@ def two_invoice_check(
     inbound: dict[str, list[Edge]] = defaultdict(list)
     for e in edges:
         inbound[e.to_holder].append(e)
-    parties = _participants(tx, {e.from_holder for e in edges} | {e.to_holder for e in edges})
-    orders = sorted({e.order_id for e in edges})
-    invoices: dict[str, list[str]] = defaultdict(list)
-    for start in range(0, len(orders), 500):
-        chunk = orders[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for inv in load_where(tx, InvoiceRow, f"order_id IN ({marks})", chunk):
-            if inv.voided_by is None and inv.order_id is not None:
-                invoices[inv.order_id].append(inv.invoice_id)
     allowed = policy.max_invoices + (
         policy.remote_extra
         if any(hospital.region.startswith(r) for r in policy.remote_regions)
@@ -549,6 +540,16 @@ def two_invoice_check(
                 walk(e.from_holder, [*acc, e], visiting | {e.from_holder})
 
     walk(holder, [], frozenset({holder}))
+    on_paths = {e for path in paths for e in path}  # only these parties and orders matter
+    parties = _participants(tx, {e.to_holder for e in on_paths})
+    orders = sorted({e.order_id for e in on_paths})
+    invoices: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(orders), 500):
+        chunk = orders[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for inv in load_where(tx, InvoiceRow, f"order_id IN ({marks})", chunk):
+            if inv.voided_by is None and inv.order_id is not None:
+                invoices[inv.order_id].append(inv.invoice_id)
     checks = []
     for path in paths:
         hops = []
