@@ -158,8 +158,8 @@ def two_invoice_breaks(
         if e.to_holder in hospitals:
             pairs[(e.to_holder, e.batch_id)] = None
     out = []
-    for holder, batch_id in pairs:
-        check = two_invoice_check(tx, holder, batch_id, policy)
+    for holder, batch in pairs:
+        check = two_invoice_check(tx, holder, batch, policy)
         if not check.compliant:
             out.append(check)
             if len(out) >= limit:
