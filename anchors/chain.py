@@ -378,6 +378,17 @@ class Chain:
         """The latest block's timestamp."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def next_timestamp(self) -> int:
+        """A lower bound for the next block's timestamp: on a chain whose clock follows the
+        wall clock (eth-tester), the latest block may be minutes old, so deadlines should be
+        computed from this, not from ``timestamp()``."""
+        latest = self.timestamp()
+        try:
+            pending = int(self.w3.eth.get_block("pending")["timestamp"])
+        except Exception:  # a node without a pending block: the latest is all we know
+            pending = latest
+        return max(latest + 1, pending)
+
     def increase_time(self, seconds: int) -> None:
         """Move the chain's clock forward by ``seconds`` and mine a block at the new time."""
         if self.embedded:

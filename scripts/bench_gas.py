@@ -171,7 +171,7 @@ class Bench:
                 a.rows[-1].note = "4th anchor: flushes 4 packed sizes to a new slot"
             last, count, gap = tree.size, count + 1, gap * 2
 
-        deadline = c.timestamp() + 30 * 86400
+        deadline = c.next_timestamp() + 30 * 86400
         oid = [bytes([i]) * 32 for i in range(1, 10)]
         seller = a.seller.address
         dep = e.deposit
@@ -216,9 +216,9 @@ class Bench:
             a.arbiter,
             UPDATED_SLOT + 2 * VALUE_TRANSFER,
         )
-        short = c.timestamp() + 600
+        short = c.next_timestamp() + 600
         a.send("deposit (native)", dep(oid[4], seller, short), a.buyer, NEW_SLOT, ETHER)
-        c.increase_time(601)
+        c.increase_time(700)
         a.send(
             "refund after deadline",
             e.refund(a.buyer.address, oid[4]),
@@ -262,7 +262,7 @@ class Bench:
             c.transact(escrow.functions.enrol(acct.address), a.admin)
         oid = bytes([0xA0 + level]) * 32
         amount = 3 * ETHER
-        deadline = c.timestamp() + 86400
+        deadline = c.next_timestamp() + 86400
         c.transact(escrow.functions.deposit(oid, a.seller.address, deadline), a.buyer, amount)
         digest = a.rng.randbytes(32)
         header = LeafHeader(

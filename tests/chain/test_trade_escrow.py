@@ -45,7 +45,7 @@ def deposit(
 ) -> Any:
     buyer = buyer or d.parties.buyer
     seller = seller or d.parties.seller
-    fn = d.escrow.functions.deposit(order_id, seller, d.chain.timestamp() + seconds)
+    fn = d.escrow.functions.deposit(order_id, seller, d.chain.next_timestamp() + seconds)
     return d.chain.transact(fn, buyer, value=amount)
 
 
@@ -177,7 +177,7 @@ def test_only_the_buyer_releases(deployment: Deployment) -> None:
 def test_deposit_checks(deployment: Deployment) -> None:
     d, p = deployment, deployment.parties
     oid = order("PO-4")
-    dl = d.chain.timestamp() + 3600
+    dl = d.chain.next_timestamp() + 3600
     fn = d.escrow.functions.deposit
     cases = [
         (fn(oid, p.seller, dl), p.other, ETHER, "TradeEscrowNotEnrolled", (p.other.lower(),)),
@@ -188,7 +188,7 @@ def test_deposit_checks(deployment: Deployment) -> None:
     for call, sender, value, name, args in cases:
         err = reverts(d, call, sender, value)
         assert (err.error_name, err.args) == (name, args)
-    now = d.chain.timestamp()
+    now = d.chain.next_timestamp()
     err = reverts(d, fn(oid, p.seller, now - 1), p.buyer, ETHER)
     assert err.error_name == "TradeEscrowDeadlineInPast"
     assert err.args[0] == now - 1 and err.args[1] >= now
@@ -229,7 +229,7 @@ def test_enrolment(deployment: Deployment) -> None:
     assert d.chain.call(e.isEnrolled(p.seller)) is False
     err = reverts(d, e.unenrol(p.seller), p.admin)
     assert (err.error_name, err.args) == ("TradeEscrowNotEnrolled", (p.seller.lower(),))
-    err = reverts(d, e.deposit(order("PO-6"), p.seller, d.chain.timestamp() + 60), p.buyer, 1)
+    err = reverts(d, e.deposit(order("PO-6"), p.seller, d.chain.next_timestamp() + 60), p.buyer, 1)
     assert (err.error_name, err.args) == ("TradeEscrowNotEnrolled", (p.seller.lower(),))
     seller_before = d.chain.balance(p.seller)
     d.chain.transact(e.release(oid, ETHER), p.buyer)
@@ -265,7 +265,7 @@ def test_refund_only_after_deadline(deployment: Deployment) -> None:
     err = reverts(d, d.escrow.functions.refund(p.buyer, oid), p.other)
     assert err.error_name == "TradeEscrowDeadlineNotReached"
     assert err.args[0] == deadline and err.args[1] <= deadline
-    d.chain.increase_time(601)
+    d.chain.increase_time(700)
     buyer_before = d.chain.balance(p.buyer)
     receipt = d.chain.transact(d.escrow.functions.refund(p.buyer, oid), p.other)
     assert d.chain.balance(p.buyer) == buyer_before + 2 * ETHER
@@ -423,7 +423,7 @@ def test_proofs_cannot_be_replayed_elsewhere(deployment: Deployment) -> None:
     # The other escrow contract refuses the leaf bound to this one.
     d.chain.transact(other_escrow.functions.enrol(p.buyer), p.admin)
     d.chain.transact(other_escrow.functions.enrol(p.seller), p.admin)
-    dl = d.chain.timestamp() + 3600
+    dl = d.chain.next_timestamp() + 3600
     d.chain.transact(other_escrow.functions.deposit(a, p.seller, dl), p.buyer, value=2 * ETHER)
     with pytest.raises(ContractRevert) as info:
         d.chain.transact(
@@ -485,7 +485,7 @@ def test_rejecting_buyer_gets_refund_as_credit(deployment: Deployment) -> None:
     d, p = deployment, deployment.parties
     rejecting = contract_with_account(d, "RejectingReceiver")
     oid = order("PO-15")
-    dl = d.chain.timestamp() + 60
+    dl = d.chain.next_timestamp() + 60
     via(d, rejecting, d.escrow.functions.deposit(oid, p.seller, dl), value=ETHER)
     d.chain.increase_time(120)
     d.chain.transact(d.escrow.functions.refund(rejecting.address, oid), p.other)
@@ -534,7 +534,7 @@ def test_reentrant_buyer_cannot_release_twice(deployment: Deployment) -> None:
     d, p = deployment, deployment.parties
     attacker = contract_with_account(d, "ReentrantAttacker")
     oid = order("PO-17")
-    dl = d.chain.timestamp() + 3600
+    dl = d.chain.next_timestamp() + 3600
     via(d, attacker, d.escrow.functions.deposit(oid, p.seller, dl), value=3 * ETHER)
     # When its refund share arrives, the buyer tries to release the same escrow again.
     d.chain.transact(
@@ -582,7 +582,7 @@ def approve_and_deposit(
     token = token or d.token
     d.chain.transact(token.functions.approve(d.escrow.address, amount), d.parties.buyer)
     fn = d.escrow.functions.depositToken(
-        oid, seller or d.parties.seller, token.address, amount, d.chain.timestamp() + 600
+        oid, seller or d.parties.seller, token.address, amount, d.chain.next_timestamp() + 600
     )
     return d.chain.transact(fn, d.parties.buyer)
 
@@ -604,14 +604,14 @@ def test_token_escrow(deployment: Deployment) -> None:
     # Refund of a token escrow after its deadline.
     oid = order("PO-20")
     approve_and_deposit(d, oid, 50)
-    d.chain.increase_time(601)
+    d.chain.increase_time(700)
     d.chain.transact(d.escrow.functions.refund(p.buyer, oid), p.other)
     assert d.chain.call(t.balanceOf(p.buyer)) == buyer_before - 999
 
 
 def test_token_deposit_checks(deployment: Deployment) -> None:
     d, p = deployment, deployment.parties
-    dl = d.chain.timestamp() + 600
+    dl = d.chain.next_timestamp() + 600
     fn = d.escrow.functions.depositToken
     oid = order("PO-21")
     err = reverts(d, fn(oid, p.seller, ZERO, 10, dl), p.buyer)
