@@ -21,8 +21,56 @@ INT_MAX = 2**63 - 1
 MAX_DEPTH = 32
 
 
-def check_json_value(value: JsonValue, where: str = "$", depth: int = 0) -> None:
-    """Raise ``MalformedInputError`` unless ``value`` is canonical-encodable."""
+def is_json_value(value: JsonValue) -> bool:
+    """Fast, iterative form of ``check_json_value``: True when canonical-encodable."""
+    stack: list[tuple[JsonValue, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        kind = type(item)
+        if kind is dict:
+            if depth >= MAX_DEPTH and item:
+                return False
+            for key, child in item.items():
+                if type(key) is not str:
+                    return False
+                child_kind = type(child)
+                if child_kind is str or child_kind is bool or child is None:
+                    continue
+                if child_kind is int:
+                    if not INT_MIN <= child <= INT_MAX:
+                        return False
+                    continue
+                push((child, depth + 1))
+        elif kind is list:
+            if depth >= MAX_DEPTH and item:
+                return False
+            for child in item:
+                push((child, depth + 1))
+        elif kind is str or kind is bool or item is None:
+            continue
+        elif kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return False
+        else:
+            return False
+    return True
+
+
+def check_json_value(value: JsonValue, where: str = "$") -> None:
+    """Raise ``MalformedInputError`` unless ``value`` is canonical-encodable.
+
+    The fast iterative check runs first; only a value that fails it is walked again, slowly,
+    to name where it fails.
+    """
+    if not is_json_value(value):
+        # Raises, naming the failing part; returns only for subclasses of the JSON types,
+        # which the fast check does not take but the encoder does.
+        _explain(value, where, 0)
+
+
+def _explain(value: JsonValue, where: str, depth: int) -> None:
+    """Raise ``MalformedInputError`` naming the first part of ``value`` that fails."""
     if depth > MAX_DEPTH:
         raise MalformedInputError(f"{where}: nested deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool | str):
@@ -37,11 +85,11 @@ def check_json_value(value: JsonValue, where: str = "$", depth: int = 0) -> None
         for key, item in value.items():
             if not isinstance(key, str):
                 raise MalformedInputError(f"{where}: object keys must be strings")
-            check_json_value(item, f"{where}.{key}", depth + 1)
+            _explain(item, f"{where}.{key}", depth + 1)
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
-            check_json_value(item, f"{where}[{i}]", depth + 1)
+            _explain(item, f"{where}[{i}]", depth + 1)
         return
     raise MalformedInputError(f"{where}: {type(value).__name__} is not a JSON value")
 
@@ -49,6 +97,11 @@ def check_json_value(value: JsonValue, where: str = "$", depth: int = 0) -> None
 def canonical_bytes(value: JsonValue) -> bytes:
     """The canonical encoding of ``value``; raises ``MalformedInputError`` if it has none."""
     check_json_value(value)
+    return encode_checked(value)
+
+
+def encode_checked(value: JsonValue) -> bytes:
+    """Canonical bytes of a value that has already passed ``check_json_value``."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 

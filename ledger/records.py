@@ -24,8 +24,9 @@ from typing import Any
 
 import nacl.exceptions
 import nacl.signing
+import orjson
 
-from ledger.canonical import JsonValue, canonical_bytes, check_json_value, parse_json
+from ledger.canonical import JsonValue, check_json_value, encode_checked
 from ledger.errors import MalformedInputError, SignatureError
 from ledger.leaf import RECORD_TYPES
 
@@ -79,9 +80,10 @@ class Record:
     body: dict[str, Any]
     supersedes: str | None = None
     v: int = RECORD_VERSION
+    _canonical: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.v != RECORD_VERSION:
+        if type(self.v) is not int or self.v != RECORD_VERSION:
             raise MalformedInputError(f"record version {self.v!r}, want {RECORD_VERSION}")
         if self.type not in RECORD_TYPES:
             raise MalformedInputError(f"unknown record type {self.type!r}")
@@ -99,6 +101,8 @@ class Record:
             not isinstance(self.supersedes, str) or not _ID_RE.match(self.supersedes)
         ):
             raise MalformedInputError(f"supersedes {self.supersedes!r} is not a record id")
+        # Every field is checked: encode once, here; signatures and digests reuse the bytes.
+        object.__setattr__(self, "_canonical", encode_checked(self.to_dict()))
 
     @property
     def moment(self) -> datetime:
@@ -138,10 +142,10 @@ class Record:
         )
 
     def canonical_bytes(self) -> bytes:
-        return canonical_bytes(self.to_dict())
+        return self._canonical
 
     def signing_payload(self) -> bytes:
-        return SIGNING_DOMAIN + self.canonical_bytes()
+        return SIGNING_DOMAIN + self._canonical
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,16 @@ class SignedRecord:
     def __post_init__(self) -> None:
         if not isinstance(self.signature, bytes) or len(self.signature) != 64:
             raise MalformedInputError("signature must be 64 bytes")
-        if not self._canonical:
-            object.__setattr__(self, "_canonical", canonical_bytes(self.to_dict()))
+        # Canonical {"record": ..., "signature": ...}: keys sorted, so "record" comes first.
+        object.__setattr__(
+            self,
+            "_canonical",
+            b'{"record":'
+            + self.record.canonical_bytes()
+            + b',"signature":"'
+            + self.signature.hex().encode()
+            + b'"}',
+        )
 
     def to_dict(self) -> dict[str, JsonValue]:
         return {"record": self.record.to_dict(), "signature": self.signature.hex()}
@@ -172,7 +184,12 @@ class SignedRecord:
 
     @classmethod
     def from_json(cls, data: bytes | str) -> SignedRecord:
-        return cls.from_dict(parse_json(data, "signed record"))
+        """Parse a signed record; the envelope's checks validate every value once."""
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            raise MalformedInputError(f"signed record is not valid JSON: {e}") from e
+        return cls.from_dict(value)
 
     def canonical_bytes(self) -> bytes:
         """Canonical bytes of ``{"record": ..., "signature": ...}``."""
