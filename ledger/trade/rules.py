@@ -84,6 +84,7 @@ RULES: dict[str, str] = {
     "BATCH-UNKNOWN": "a record may name only registered lots",
     "UNIT-DUPLICATE": "a traceability code is registered once, forever (一物一码)",
     "UNIT-NOT-HELD": "only the holder of a traceability code ships or returns it",
+    "UNIT-CODES-REQUIRED": "a lot registered with traceability codes moves only with its codes",
     "ORDER-UNKNOWN": "a shipment, invoice or dispute names an existing order",
     "ORDER-PARTY": "shipper and consignee are the order's seller and buyer",
     "ORDER-LINE": "a shipment line matches its order line's product and lot",
@@ -639,6 +640,7 @@ def _batch(ws: WorkingState, ctx: Context, r: _Rec, body: b.Batch) -> LeafHeader
             recall_level=None,
             registered_at=r.time,
             batch_leaf=r.leaf,
+            unit_coded=int(bool(body.unit_codes)),
         )
     )
     ws.put(StockRow(r.uscc, r.id, body.quantity, 0))
@@ -954,6 +956,12 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
                 f" the shipment sends {line.quantity}",
             )
         check_trade(ws, seller, buyer, product, r.day)
+        if batch.unit_coded and not line.unit_codes:
+            raise RuleViolation(
+                "UNIT-CODES-REQUIRED",
+                f"{where}: lot {line.lot} was registered with traceability codes; the line"
+                f" must list the {line.quantity} codes it ships",
+            )
         units = (
             _take_units(ws, body.shipper, batch.batch_id, line.unit_codes, where)
             if line.unit_codes
@@ -1153,6 +1161,12 @@ def _return(ws: WorkingState, ctx: Context, r: _Rec, body: b.Return) -> LeafHead
                 f" the return needs {want}",
             )
         taken[line["batch"]] = want
+        if line["unit_codes"] and not rl.unit_codes:
+            raise RuleViolation(
+                "UNIT-CODES-REQUIRED",
+                f"{where}: lot {line['lot']} moves with traceability codes; the return must"
+                f" list the {rl.quantity} codes it sends back",
+            )
         if rl.unit_codes:
             for unit in _take_units(ws, r.uscc, line["batch"], rl.unit_codes, where):
                 ws.put(replace(unit, holder=s.shipper))

@@ -68,7 +68,7 @@ SCHEMA: list[str] = [
     " lot TEXT NOT NULL, registrant TEXT NOT NULL, mfg_date TEXT NOT NULL,"
     " expiry_date TEXT NOT NULL, quantity {bigint} NOT NULL, status TEXT NOT NULL,"
     " status_record TEXT, recall_level TEXT, registered_at TEXT NOT NULL,"
-    " batch_leaf {bigint} NOT NULL)",
+    " batch_leaf {bigint} NOT NULL, unit_coded INTEGER NOT NULL DEFAULT 0)",
     "CREATE UNIQUE INDEX trade_batches_lot ON trade_batches (product, lot)",
     "CREATE INDEX trade_batches_expiry ON trade_batches (expiry_date)",
     "CREATE TABLE trade_recalls (recall_id TEXT PRIMARY KEY, product TEXT NOT NULL,"
@@ -295,6 +295,7 @@ class BatchRow(Row):
     recall_level: str | None
     registered_at: str
     batch_leaf: int
+    unit_coded: int = 0  # registered with traceability codes: every move must list them
 
     @functools.cached_property
     def expiry(self) -> date:

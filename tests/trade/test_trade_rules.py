@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from trade_support import World, snapshot
@@ -264,6 +265,8 @@ def test_unit_codes_move_only_from_their_holder(world: World) -> None:
     world.ok(o, s)
     codes_on_way = s.record.body["lines"][0]["unit_codes"]
     o2 = scn.order(world.dist2, world.mah, [(AMOXICILLIN, 2, 100)])
+    world.ok(o2)
+    world.refused("UNIT-CODES-REQUIRED", scn.ship(o2, [(0, LOT, 2)], with_unit_codes=False))
     body = {
         "order": o2.record.id,
         "shipper": world.mah.uscc,
@@ -279,7 +282,6 @@ def test_unit_codes_move_only_from_their_holder(world: World) -> None:
             }
         ],
     }
-    world.ok(o2)
     world.refused("UNIT-NOT-HELD", scn.sign(world.mah, "shipment", body))
     world.ok(scn.accept(s, {0: (1, ["damaged"])}))
     assert world.led.unit(codes_on_way[0]).holder == world.dist1.uscc
@@ -513,3 +515,80 @@ def test_malformed_body_names_the_field_and_writes_nothing(world: World) -> None
     assert info.value.index == 1 and "$.total_fen is 999" in str(info.value)
     assert isinstance(info.value, MalformedInputError)
     assert snapshot(world.led) == before
+
+
+def test_every_rule_is_exercised_by_this_file() -> None:
+    source = Path(__file__).read_text(encoding="utf-8")
+    missing = [rule for rule in RULES if f'"{rule}"' not in source]
+    assert missing == []
+
+
+def test_records_follow_what_they_build_on(world: World) -> None:
+    scn = world.scn
+    stocked(world)
+    scn.advance(timedelta(hours=3))
+    o = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 5, 100)])
+    world.ok(o)
+    early = dict(scn.ship(o, [(0, LOT, 5)]).record.body)
+    scn.clock = scn.clock - timedelta(hours=1)
+    world.refused("TIME-ORDER", scn.sign(world.mah, "shipment", early))
+    scn.clock = scn.clock + timedelta(hours=2)
+    world.ok(scn.sign(world.mah, "shipment", early))
+
+
+def test_a_key_signs_nothing_dated_before_it_was_added(world: World) -> None:
+    new = SigningKey(b"\x12" * 32)
+    world.ok(
+        world.scn.sign(
+            None, "key_rotation", {"participant": world.mah.uscc, "new_key": new.public_key.hex()}
+        )
+    )
+    body = world.scn.batch(world.mah, AMOXICILLIN, LOT, 10).record.body
+    past = make_record(new, "batch", world.mah.uscc, body, time="2026-01-01T00:00:00Z")
+    world.refused("KEY-NOT-YET-VALID", past)
+    world.ok(make_record(new, "batch", world.mah.uscc, body, time=world.scn.now()))
+
+
+def test_named_parties_and_lots_must_exist(world: World) -> None:
+    scn = world.scn
+    ghost = scn.party("未入网医院", ["hospital"])
+    world.refused("PARTY-UNKNOWN", scn.order(world.dist1, ghost, [(AMOXICILLIN, 1, 1)]))
+    world.refused(
+        "BATCH-UNKNOWN", scn.order(world.dist1, world.mah, [(AMOXICILLIN, 1, 1, "NOLOT")])
+    )
+    world.refused(
+        "DISPUTE-UNKNOWN",
+        scn.sign(
+            world.arbiter,
+            "dispute_resolution",
+            {"dispute": "nope", "to_seller_fen": 0, "to_buyer_fen": 0, "note": "n"},
+        ),
+    )
+    world.refused(
+        "CORR-TARGET-UNKNOWN", scn.sign(world.mah, "correction", {"reason": "x"}, supersedes="nope")
+    )
+
+
+def test_rejected_unit_codes_belong_to_the_line(world: World) -> None:
+    scn = world.scn
+    stocked(world, 10, with_unit_codes=True)
+    o = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 4, 100)])
+    s = scn.ship(o, [(0, LOT, 4)])
+    world.ok(o, s)
+    bad = {
+        "shipment": s.record.id,
+        "lines": [{"line": 0, "accepted": 3, "rejected": 1, "reasons": ["damaged"]}],
+    }
+    world.refused("ACCEPT-UNIT-CODES", scn.sign(world.dist1, "acceptance", bad))
+    bad["lines"][0]["rejected_unit_codes"] = [f"{AMOXICILLIN}9999999999999"]
+    world.refused("ACCEPT-UNIT-CODES", scn.sign(world.dist1, "acceptance", bad))
+    a = scn.accept(s)
+    world.ok(a)
+    world.refused(
+        "RETURN-NOT-CONSIGNEE",
+        scn.sign(
+            world.dist2,
+            "return",
+            {"shipment": s.record.id, "lines": [{"line": 0, "quantity": 1}], "reason": "x"},
+        ),
+    )
