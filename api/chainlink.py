@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ T = TypeVar("T")
 RELAY_METHODS = frozenset(
     {
         "eth_chainId",
+        "eth_accounts",
         "net_version",
         "eth_blockNumber",
         "eth_gasPrice",
@@ -232,23 +233,51 @@ class ChainLink:
 
         self._run(enrol)
 
-    def relay(self, method: str, params: list[Any]) -> Any:
+    def relay(self, method: str, params: list[Any]) -> dict[str, Any]:
+        """Forward one allow-listed call; returns ``{"result": ...}`` or ``{"error": {...}}``
+        (a JSON-RPC error object, so clients decode reverts as they would from a node)."""
         if method not in RELAY_METHODS:
             raise MalformedInputError(
                 f"JSON-RPC method {method!r} is not relayed;"
                 f" allowed: {', '.join(sorted(RELAY_METHODS))}"
             )
+        if (
+            method in ("eth_call", "eth_estimateGas")
+            and params
+            and isinstance(params[0], dict)
+            and not params[0].get("from")
+        ):
+            params = [{**params[0], "from": self.sender}, *params[1:]]
 
-        def call() -> Any:
-            answer = self.chain.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        def call() -> dict[str, Any]:
+            try:
+                if self._embedded is not None:
+                    # The in-process provider speaks Python values: go through web3's
+                    # middleware, which converts hex in and camelCase fields out.
+                    answer = {"result": self.chain.w3.manager.request_blocking(method, params)}
+                else:
+                    answer = self.chain.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+            except Exception as exc:  # the node refused: report it as a JSON-RPC error
+                data = getattr(exc, "data", None)
+                reverted = "revert" in str(exc).lower()
+                error: dict[str, Any] = {
+                    "code": 3 if reverted else -32000,
+                    "message": "execution reverted" if reverted else f"{type(exc).__name__}: {exc}",
+                }
+                if isinstance(data, str | bytes):
+                    error["data"] = _plain_json(data)
+                return {"error": error}
             if self._embedded is not None and method == "eth_sendRawTransaction":
                 self._embedded.save()
-            return answer
+            return dict(answer)
 
         response = self._run(call)
         if "error" in response:
-            raise MalformedInputError(f"{method} failed: {response['error']}")
-        return _plain_json(response.get("result"))
+            error = response["error"]
+            if not isinstance(error, dict):
+                error = {"code": -32000, "message": str(error)}
+            return {"error": {k: v if k == "code" else _plain_json(v) for k, v in error.items()}}
+        return {"result": _plain_json(response.get("result"))}
 
     def close(self) -> None:
         if self._embedded is not None:
@@ -262,7 +291,7 @@ def _plain_json(value: Any) -> Any:
         return hex(value)
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain_json(v) for v in value]

@@ -258,4 +258,7 @@ class LotproofClient:
             auth=True,
             json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
         )
+        if "error" in answer:
+            error = answer["error"]
+            raise ApiError(400, "rpc_error", f"{method} failed: {error.get('message', error)}")
         return answer["result"]

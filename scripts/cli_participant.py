@@ -378,7 +378,13 @@ def _relay_web3(client: Any) -> Any:
 
     provider = HTTPProvider(
         client.base_url + "/v1/chain/rpc",
-        request_kwargs={"headers": {"Authorization": f"Bearer {client.token()}"}, "timeout": 60},
+        request_kwargs={
+            "headers": {
+                "Authorization": f"Bearer {client.token()}",
+                "Content-Type": "application/json",
+            },
+            "timeout": 60,
+        },
     )
     return Web3(provider)
 

@@ -60,5 +60,5 @@ def anchor_now(service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
 def rpc(body: RpcIn, service: ServiceDep, principal: PrincipalDep) -> dict[str, Any]:
     """Relay one allow-listed JSON-RPC call (participants send locally signed escrow
     transactions this way). Authenticated."""
-    result = _chain(service).relay(body.method, list(body.params))
-    return {"jsonrpc": "2.0", "id": body.id, "result": result}
+    answer = _chain(service).relay(body.method, list(body.params))
+    return {"jsonrpc": "2.0", "id": body.id, **answer}
