@@ -1,12 +1,23 @@
-"""Helpers shared by the chain-client tests: the project's contracts deployed on a chain."""
+"""Helpers and fixtures shared by the chain-client tests: the persistent embedded chain, anvil
+nodes, the project's contracts deployed on either, a checkpoint source over a MemoryTree.
+
+Test modules import the fixtures they use by name (no conftest.py here: several test folders
+without ``__init__.py`` would each add a module named ``conftest``, and those shadow one
+another for any test that imports from ``conftest``)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from anchors.chain import Chain
+import pytest
+
+from anchors.chain import Chain, connect
+from anchors.embedded import EmbeddedChain, open_embedded_chain
+from anchors.node import AnvilNode
 from ledger.merkle import MemoryTree
 
 
@@ -72,3 +83,33 @@ class MemorySource:
     def root(self, size: int) -> bytes:
         with self.lock:
             return self.tree.root(size)
+
+
+@pytest.fixture(name="embedded")
+def embedded_fixture(tmp_path: Path) -> Iterator[EmbeddedChain]:
+    chain = open_embedded_chain(tmp_path / "chain.sqlite")
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+@pytest.fixture(
+    name="any_chain", params=["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
+)
+def any_chain_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
+    """The persistent embedded chain, then a real anvil node."""
+    if request.param == "embedded":
+        embedded = open_embedded_chain(tmp_path / "chain.sqlite")
+        try:
+            yield embedded.connect()
+        finally:
+            embedded.close()
+    else:
+        with AnvilNode.start() as node:
+            yield connect(node.url)
+
+
+@pytest.fixture(name="deployed")
+def deployed_fixture(any_chain: Chain) -> Deployed:
+    return deploy_contracts(any_chain)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from anchor_support import embedded_fixture  # noqa: F401 - the `embedded` fixture
 
 from anchors.embedded import (
     DEV_PRIVATE_KEYS,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from anchor_support import Deployed, MemorySource
+from anchor_support import (  # noqa: F401 - fixtures `any_chain`, `deployed`
+    Deployed,
+    MemorySource,
+    any_chain_fixture,
+    deployed_fixture,
+)
 
 from anchors.errors import ContractRevert
 from anchors.escrow import EscrowClient, EscrowState, EscrowTx

@@ -9,7 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from anchor_support import Deployed, MemorySource, deploy_contracts
+from anchor_support import (  # noqa: F401 - fixtures `any_chain`, `deployed`
+    Deployed,
+    MemorySource,
+    any_chain_fixture,
+    deploy_contracts,
+    deployed_fixture,
+)
 
 from anchors.chain import connect
 from anchors.check import (
