@@ -1,5 +1,8 @@
 """The escrow client: TradeEscrow calls from Python, its status, and its events decoded.
 
+Accounts are given by address (a node account it signs for) or as an ``eth_account``
+``LocalAccount`` whose key signs here (a participant's own key, never sent anywhere).
+
 Every transaction goes through ``anchors.chain.Chain.transact``, so a revert arrives as one
 ``ContractRevert`` carrying the contract's custom error name, and an unreachable chain as a
 ``ChainError``. Amounts are integers in the token's smallest unit (wei for the native coin;
@@ -18,9 +21,10 @@ from enum import IntEnum
 from types import MappingProxyType
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
-from anchors.chain import Chain
+from anchors.chain import Chain, Sender
 from anchors.check import call_view
 from anchors.errors import ChainConnectionError, ChainError
 from ledger.errors import MalformedInputError
@@ -130,6 +134,11 @@ def _amount(value: int, what: str) -> int:
     return value
 
 
+def _address(who: Sender) -> str:
+    """The address of an account given by address or by local key."""
+    return str(who.address) if isinstance(who, LocalAccount) else str(who)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, HexBytes | bytearray):
         return bytes(value)
@@ -154,7 +163,7 @@ class EscrowClient:
     def address(self) -> str:
         return str(self.contract.address)
 
-    def _send(self, fn: Any, sender: str, value: int = 0) -> EscrowTx:
+    def _send(self, fn: Any, sender: Sender, value: int = 0) -> EscrowTx:
         receipt = self.chain.transact(fn, sender, value=value)
         return EscrowTx(
             tx_hash=bytes(receipt["transactionHash"]),
@@ -164,22 +173,23 @@ class EscrowClient:
 
     # -- administration ----------------------------------------------------------------
 
-    def enrol(self, admin: str, account: str) -> EscrowTx:
-        return self._send(self.contract.functions.enrol(account), admin)
+    def enrol(self, admin: Sender, account: Sender) -> EscrowTx:
+        return self._send(self.contract.functions.enrol(_address(account)), admin)
 
-    def unenrol(self, admin: str, account: str) -> EscrowTx:
-        return self._send(self.contract.functions.unenrol(account), admin)
+    def unenrol(self, admin: Sender, account: Sender) -> EscrowTx:
+        return self._send(self.contract.functions.unenrol(_address(account)), admin)
 
-    def is_enrolled(self, account: str) -> bool:
-        return bool(call_view(self.contract.functions.isEnrolled(account), "enrolment"))
+    def is_enrolled(self, account: Sender) -> bool:
+        fn = self.contract.functions.isEnrolled(_address(account))
+        return bool(call_view(fn, "enrolment"))
 
     # -- escrow life cycle -------------------------------------------------------------
 
     def deposit(
         self,
-        buyer: str,
+        buyer: Sender,
         order_id: bytes,
-        seller: str,
+        seller: Sender,
         amount: int,
         deadline: int,
         *,
@@ -191,6 +201,7 @@ class EscrowClient:
         allowance is lower (one more transaction, from ``buyer``).
         """
         order_id = _order_id(order_id)
+        seller = _address(seller)
         _amount(amount, "amount")
         _amount(deadline, "deadline")
         if token is None:
@@ -198,22 +209,24 @@ class EscrowClient:
                 self.contract.functions.deposit(order_id, seller, deadline), buyer, value=amount
             )
         erc20 = self.contract.w3.eth.contract(address=token, abi=ERC20_APPROVE_ABI)
-        allowance = int(call_view(erc20.functions.allowance(buyer, self.address), "allowance"))
+        allowance = int(
+            call_view(erc20.functions.allowance(_address(buyer), self.address), "allowance")
+        )
         if allowance < amount:
             self._send(erc20.functions.approve(self.address, amount), buyer)
         return self._send(
             self.contract.functions.depositToken(order_id, seller, token, amount, deadline), buyer
         )
 
-    def release(self, buyer: str, order_id: bytes, to_seller: int) -> EscrowTx:
+    def release(self, buyer: Sender, order_id: bytes, to_seller: int) -> EscrowTx:
         """The buyer releases ``to_seller`` to the seller; the rest returns to the buyer."""
         fn = self.contract.functions.release(_order_id(order_id), _amount(to_seller, "to_seller"))
         return self._send(fn, buyer)
 
     def release_with_proof(  # noqa: PLR0917 - mirrors the contract function
         self,
-        sender: str,
-        buyer: str,
+        sender: Sender,
+        buyer: Sender,
         order_id: bytes,
         to_seller: int,
         record_digest: bytes,
@@ -229,7 +242,7 @@ class EscrowClient:
             if len(node) != 32:
                 raise MalformedInputError(f"proof hash [{i}] has {len(node)} bytes, want 32")
         fn = self.contract.functions.releaseWithProof(
-            buyer,
+            _address(buyer),
             _order_id(order_id),
             _amount(to_seller, "to_seller"),
             record_digest,
@@ -239,43 +252,45 @@ class EscrowClient:
         )
         return self._send(fn, sender)
 
-    def refund(self, sender: str, buyer: str, order_id: bytes) -> EscrowTx:
+    def refund(self, sender: Sender, buyer: Sender, order_id: bytes) -> EscrowTx:
         """After the deadline, with nothing released and no dispute: money back to the buyer."""
-        return self._send(self.contract.functions.refund(buyer, _order_id(order_id)), sender)
+        return self._send(
+            self.contract.functions.refund(_address(buyer), _order_id(order_id)), sender
+        )
 
-    def open_dispute(self, sender: str, buyer: str, order_id: bytes) -> EscrowTx:
+    def open_dispute(self, sender: Sender, buyer: Sender, order_id: bytes) -> EscrowTx:
         """The buyer or the seller freezes the escrow."""
-        fn = self.contract.functions.openDispute(buyer, _order_id(order_id))
+        fn = self.contract.functions.openDispute(_address(buyer), _order_id(order_id))
         return self._send(fn, sender)
 
-    def resolve(self, arbiter: str, buyer: str, order_id: bytes, to_seller: int) -> EscrowTx:
+    def resolve(self, arbiter: Sender, buyer: Sender, order_id: bytes, to_seller: int) -> EscrowTx:
         """The arbiter splits a disputed escrow."""
         fn = self.contract.functions.resolveDispute(
-            buyer, _order_id(order_id), _amount(to_seller, "to_seller")
+            _address(buyer), _order_id(order_id), _amount(to_seller, "to_seller")
         )
         return self._send(fn, arbiter)
 
-    def withdraw(self, account: str, token: str | None = None) -> EscrowTx:
+    def withdraw(self, account: Sender, token: str | None = None) -> EscrowTx:
         """Withdraw ``account``'s credit (a payment it once refused) in ``token``."""
         return self._send(self.contract.functions.withdraw(token or ZERO_ADDRESS), account)
 
     # -- reading -----------------------------------------------------------------------
 
-    def credit_of(self, account: str, token: str | None = None) -> int:
-        fn = self.contract.functions.creditOf(account, token or ZERO_ADDRESS)
+    def credit_of(self, account: Sender, token: str | None = None) -> int:
+        fn = self.contract.functions.creditOf(_address(account), token or ZERO_ADDRESS)
         return int(call_view(fn, "credit"))
 
-    def status(self, buyer: str, order_id: bytes) -> EscrowStatus:
+    def status(self, buyer: Sender, order_id: bytes) -> EscrowStatus:
         order_id = _order_id(order_id)
         seller, token, amount, deadline, state = call_view(
-            self.contract.functions.escrowOf(buyer, order_id), "escrow"
+            self.contract.functions.escrowOf(_address(buyer), order_id), "escrow"
         )
         try:
             parsed = EscrowState(int(state))
         except ValueError:
             raise ChainError(f"escrowOf returned unknown status {state}") from None
         return EscrowStatus(
-            buyer=str(buyer),
+            buyer=_address(buyer),
             order_id=order_id,
             seller=None if seller == ZERO_ADDRESS else str(seller),
             token=None if token == ZERO_ADDRESS else str(token),

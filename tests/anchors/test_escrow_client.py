@@ -216,3 +216,28 @@ def test_malformed_input_sends_nothing(deployed: Deployed) -> None:
     assert d.chain.w3.eth.block_number == block
     status = client.status(d.buyer, order(6))
     assert status.state is EscrowState.NONE and not status.exists and status.seller is None
+
+
+def test_a_buyer_signing_with_its_own_key(deployed: Deployed) -> None:
+    from eth_account import Account
+
+    d = deployed
+    chain = d.chain
+    buyer = Account.from_key(hashlib.sha256(b"hospital key, test only").digest())
+    tx = chain.w3.eth.send_transaction({"from": d.admin, "to": buyer.address, "value": ETHER})
+    chain.wait(tx)
+    client = EscrowClient(d.escrow, chain)
+    with pytest.raises(ContractRevert) as info:
+        client.deposit(buyer, order(7), d.seller, 1_000, chain.timestamp() + 3600)
+    assert info.value.error_name == "TradeEscrowNotEnrolled"
+    client.enrol(d.admin, buyer)
+    client.deposit(buyer, order(7), d.seller, 1_000, chain.timestamp() + 3600)
+    client.release(buyer, order(7), 400)
+    status = client.status(buyer, order(7))
+    assert (status.buyer, status.state, status.amount) == (
+        buyer.address,
+        EscrowState.RELEASED,
+        1_000,
+    )
+    (event,) = [e for e in client.read_events() if e.name == "Released"]
+    assert event.args["buyer"] == buyer.address and event.args["toBuyer"] == 600
