@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from anchors.chain import Chain
+from anchors.chain import Chain, Sender
 from anchors.check import Anchor, fetch_latest_anchor
 from anchors.errors import ChainError, ContractRevert
 from ledger.errors import LedgerError
@@ -122,7 +122,8 @@ class PublisherReport:
 
 
 class AnchorPublisher:
-    """Anchors ``source``'s checkpoints in ``registry`` (a web3 contract) as ``sender``.
+    """Anchors ``source``'s checkpoints in ``registry`` (a web3 contract) as ``sender`` (the
+    anchorer: an address the node signs for, or a ``LocalAccount`` that signs here).
 
     ``chain`` is the ``anchors.chain.Chain`` the registry lives on; by default one is made
     around the contract's own Web3. ``gas`` fixes the gas limit of every anchor transaction;
@@ -132,7 +133,7 @@ class AnchorPublisher:
     def __init__(
         self,
         registry: Any,
-        sender: str,
+        sender: Sender,
         source: CheckpointSource,
         chain: Chain | None = None,
         gas: int | None = None,
