@@ -161,6 +161,13 @@ class AnchorPublisher:
                     f" (anchor {latest.index}), but the local checkpoint has {root.hex()}:"
                     " the local log is not the anchored history"
                 )
+            if latest.tree_size > size:
+                log.warning(
+                    "the chain's latest anchor (size %d) is beyond the local log's latest"
+                    " checkpoint (size %d): was the log restored from an older copy?",
+                    latest.tree_size,
+                    size,
+                )
             return AlreadyAnchored(latest, size)
         from_size = 0 if latest is None else latest.tree_size
         proof = self._proof(from_size, size)
