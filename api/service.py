@@ -8,6 +8,7 @@ everything that assembles proof bundles, lives here so it is tested without HTTP
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import secrets
 import threading
@@ -16,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from api.auth import (
     Challenge,
@@ -27,17 +30,15 @@ from api.auth import (
 from api.errors import AuthenticationError, PermissionDeniedError, ServiceUnavailableError
 from api.settings import Settings
 from ledger.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
     PUBLIC_REDACTED_TYPES,
     AnchorRef,
     Bundle,
-    Entry,
-    Link,
-    Trace,
-    build_bundle,
 )
 from ledger.checkpoint import NoteSigner, NoteVerifier, generate_note_keys
 from ledger.errors import MalformedInputError, NotFoundError
-from ledger.merkle import assemble, inclusion_plan, plan_node_ids
+from ledger.merkle import assemble, range_nodes
 from ledger.records import SignedRecord, key_id_for
 from ledger.storage.db import Database, Transaction
 from ledger.storage.log import MerkleLog, StoredCheckpoint
@@ -79,10 +80,19 @@ def _read_or_create(path: Any, make: Any) -> str:
 
 @dataclass(frozen=True)
 class BundleAnswer:
-    """A query's answer: a readable summary and the proof bundle it rests on."""
+    """A query's answer: a readable summary and the proof bundle it rests on, as a JSON-ready
+    dict (serialize with ``orjson``; ``Bundle.from_dict`` parses it back)."""
 
     summary: Any
-    bundle: Bundle
+    bundle: dict[str, Any]
+
+    def parsed(self) -> Bundle:
+        return Bundle.from_json(orjson.dumps(self.bundle))
+
+
+def _record_meta(raw: bytes) -> tuple[str, str]:
+    record = orjson.loads(raw)["record"]
+    return str(record["type"]), str(record["key_id"])
 
 
 class LedgerService:
@@ -111,6 +121,7 @@ class LedgerService:
 
             self.chain = ChainLink(settings, self.db, self.log)
         self._pending_accounts: list[str] = []
+        self._submit_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         from api.sequencer import Sequencer
 
@@ -170,7 +181,12 @@ class LedgerService:
     # --- writing ------------------------------------------------------------------------------
 
     def submit(self, records: Sequence[SignedRecord]) -> list[Receipt]:
-        receipts = self.trade.submit(records, now=datetime.now(UTC))
+        if len(records) >= 64:
+            # Check signatures ahead, in threads, outside the write lock (PyNaCl releases the
+            # GIL); submit still re-resolves every key under the lock.
+            self.trade.preverify(records, workers=2)
+        with self._submit_lock:
+            receipts = self.trade.submit(records, now=datetime.now(UTC))
         self.sequencer.notify()
         if self.chain is not None:
             accounts = []
@@ -299,7 +315,8 @@ class LedgerService:
         redact: frozenset[str] = frozenset(),
         day: date | None = None,
         checkpoint: StoredCheckpoint | None = None,
-    ) -> Bundle:
+    ) -> dict[str, Any]:
+        """The proof bundle (docs/bundle.md) as a JSON-ready dict (records as raw JSON)."""
         leaf_indices_list = list(leaf_indices)
         wanted = set(leaf_indices_list)
         wanted |= {a for a, _ in links} | {b for _, b in links}
@@ -315,36 +332,64 @@ class LedgerService:
                 f"entry {late[0]} is not covered by checkpoint {cp.tree_size} yet; retry"
             )
         stored = self._entries(tx, {i for i in wanted if i < cp.tree_size})
-        # Signers: the enrolment (or rotation) that added each key; admins by key.
-        key_ids = {SignedRecord.from_json(rec).record.key_id for _, _, rec in stored.values()}
-        signers, extra = self._signer_leaves(tx, key_ids)
+        # Stored records were fully checked on the way in: read only their type and key id.
+        meta = {i: _record_meta(rec) for i, (_, _, rec) in stored.items()}
+        signers, extra = self._signer_leaves(tx, {k for _, k in meta.values()})
         missing = {i for i in extra - stored.keys() if i < cp.tree_size}
         if missing:
-            stored.update(self._entries(tx, missing))
+            more = self._entries(tx, missing)
+            stored.update(more)
+            meta.update({i: _record_meta(rec) for i, (_, _, rec) in more.items()})
         paths = self._inclusion_paths(tx, sorted(stored), cp.tree_size)
-        entries = [
-            Entry(
-                leaf_index=i,
-                inclusion_path=tuple(paths[i]),
-                leaf=leaf,
-                record=SignedRecord.from_json(rec),
+        entries: list[dict[str, Any]] = []
+        used_keys: set[str] = set()
+        for i, (leaf, leaf_hash, rec) in sorted(stored.items()):
+            record_type, key_id = meta[i]
+            path = [h.hex() for h in paths[i]]
+            if record_type in redact:
+                entries.append(
+                    {
+                        "leaf_index": i,
+                        "leaf_hash": leaf_hash.hex(),
+                        "redacted": record_type,
+                        "inclusion_path": path,
+                    }
+                )
+                continue
+            used_keys.add(key_id)
+            entries.append(
+                {
+                    "leaf_index": i,
+                    "leaf": leaf.hex(),
+                    # The stored bytes are the record's canonical JSON: embed them as they are.
+                    "record": orjson.Fragment(rec),
+                    "inclusion_path": path,
+                }
             )
-            for i, (leaf, _, rec) in sorted(stored.items())
-        ]
-        trace = None
-        if start is not None:
-            trace = Trace(direction, start, tuple(Link(a, b) for a, b in sorted(set(links))))
-        return build_bundle(
-            checkpoint=cp.note,
-            entries=entries,
-            signers=signers,
-            trace=trace,
-            anchor=self._anchor_ref(tx, cp),
-            query=query,
-            redact_types=redact,
-            admins=self.settings.admin_keys,
-            recheck=False,
-        )
+        anchor = self._anchor_ref(tx, cp)
+        return {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "query": query,
+            "checkpoint": cp.note,
+            "entries": entries,
+            "signers": dict(sorted(signers.items())),
+            "admins": {
+                key_id_for(k): {"uscc": u, "public_key": k.hex()}
+                for u, k in sorted(self.settings.admin_keys.items())
+                if key_id_for(k) in used_keys
+            },
+            "trace": (
+                None
+                if start is None
+                else {
+                    "direction": direction,
+                    "start": start,
+                    "links": [{"from": x, "to": y} for x, y in sorted(set(links))],
+                }
+            ),
+            "anchor": None if anchor is None else anchor.to_dict(),
+        }
 
     def _entries(
         self, tx: Transaction, indices: Iterable[int]
@@ -367,10 +412,12 @@ class LedgerService:
     def _inclusion_paths(
         self, tx: Transaction, indices: Sequence[int], size: int
     ) -> dict[int, list[bytes]]:
-        plans = {i: inclusion_plan(i, size) for i in indices}
+        """Inclusion proofs of many leaves in one tree: one batched read of every node."""
+        plans = {i: _inclusion_plan(i, size) for i in indices}
         ids: set[tuple[int, int]] = set()
         for plan in plans.values():
-            ids |= plan_node_ids(plan)
+            for element in plan:
+                ids.update(element)
         nodes: dict[tuple[int, int], bytes] = {}
         ordered = sorted(ids)
         for begin in range(0, len(ordered), 5000):
@@ -524,7 +571,7 @@ class LedgerService:
         *,
         redact: frozenset[str] = frozenset(),
         cp: StoredCheckpoint,
-    ) -> Bundle:
+    ) -> dict[str, Any]:
         leaf_of = {s.record_id: s.leaf_index for s in steps}
         links = [(leaf_of[f], s.leaf_index) for s in steps for f in s.follows if f in leaf_of]
         parties = {p for s in steps for p in (s.from_holder, s.to_holder, s.actor) if p}
@@ -714,6 +761,33 @@ class LedgerService:
                 "embedded": self.settings.chain == "embedded",
             }
         return info
+
+
+@functools.lru_cache(maxsize=4096)
+def _range_nodes(begin: int, end: int) -> tuple[tuple[int, int], ...]:
+    return tuple(range_nodes(begin, end))
+
+
+def _inclusion_plan(index: int, size: int) -> list[list[tuple[int, int]]]:
+    """``ledger.merkle.inclusion_plan`` computed as transparency-dev/merkle does: the inner
+    levels' siblings (the last one possibly an ephemeral right-edge range, memoized), then
+    the left siblings named by the set bits of the index above them."""
+    plan: list[list[tuple[int, int]]] = []
+    inner = (index ^ (size - 1)).bit_length()
+    for level in range(inner):
+        sibling = (index >> level) ^ 1
+        if (sibling + 1) << level <= size:
+            plan.append([(level, sibling)])
+        else:
+            plan.append(list(_range_nodes(sibling << level, size)))
+    level = inner
+    rest = index >> inner
+    while rest:
+        if rest & 1:
+            plan.append([(level, rest ^ 1)])
+        rest >>= 1
+        level += 1
+    return plan
 
 
 def _key_name(origin: str) -> str:

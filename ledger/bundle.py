@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -536,6 +537,7 @@ class _Checker:
         self.findings: list[Finding] = []
         self.bodies: dict[int, Any] = {}
         self.enrolments: dict[str, bodies.Enrolment] = {}
+        self.party_index: PartyIndex | None = None
         self.by_record_id: dict[str, Entry] = {}
         for e in bundle.entries:
             if e.record is not None:
@@ -744,20 +746,22 @@ def _check_signers(c: _Checker, bundle: Bundle) -> None:
             revoked.setdefault(body.key_id, e.leaf_index)
         elif isinstance(body, bodies.Enrolment):
             c.enrolments.setdefault(body.uscc, body)
-    for e in bundle.entries:
-        if e.record is None:
-            continue
+    resolved: list[tuple[Entry, tuple[bytes, frozenset[str] | None, str] | str]] = [
+        (e, _signer_key(c, bundle, e, revoked)) for e in bundle.entries if e.record is not None
+    ]
+    jobs = [(e, found[0]) for e, found in resolved if not isinstance(found, str)]
+    verdicts = dict(zip([id(e) for e, _ in jobs], _verify_all(jobs), strict=True))
+    for e, found in resolved:
+        assert e.record is not None
         record = e.record.record
         subject = _subject(e)
-        found = _signer_key(c, bundle, e, revoked)
         if isinstance(found, str):
             c.fail("signature", subject, found)
             continue
-        public, roles, provenance = found
-        try:
-            verify_record(e.record, public)
-        except LedgerError as exc:
-            c.fail("signature", subject, exc)
+        _, roles, provenance = found
+        error = verdicts[id(e)]
+        if error is not None:
+            c.fail("signature", subject, error)
             continue
         c.add("signature", subject, True, provenance)
         allowed = WRITERS.get(record.type, frozenset())
@@ -771,6 +775,25 @@ def _check_signers(c: _Checker, bundle: Bundle) -> None:
             c.add("role", subject, True)
         else:
             c.fail("role", subject, f"{who} may not sign {record.type} records")
+
+
+def _verify_all(jobs: Sequence[tuple[Entry, bytes]]) -> list[str | None]:
+    """Ed25519-verify every (entry, key); None or the error text, in order. Large bundles use
+    two threads: PyNaCl releases the GIL while it verifies."""
+
+    def one(job: tuple[Entry, bytes]) -> str | None:
+        entry, public = job
+        assert entry.record is not None
+        try:
+            verify_record(entry.record, public)
+        except LedgerError as exc:
+            return str(exc)
+        return None
+
+    if len(jobs) < 256:
+        return [one(job) for job in jobs]
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(one, jobs, chunksize=128))
 
 
 # --- trace semantics ----------------------------------------------------------------------------
@@ -871,6 +894,9 @@ def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
             c.add("conservation", subject, True, f"shipped {out_qty} of {in_qty} received")
 
     # A shipper ships only what it registered or had accepted before.
+    incoming: dict[int, list[int]] = defaultdict(list)
+    for link in trace.links:
+        incoming[link.target].append(link.source)
     for e in bundle.entries:
         if e.record is None:
             continue
@@ -880,9 +906,9 @@ def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
         subject = _subject(e)
         sources = sources_of.get(e.leaf_index, [])
         redacted_sources = [
-            link.source
-            for link in trace.links
-            if link.target == e.leaf_index and (bundle.entry(link.source) or e).redacted
+            source
+            for source in incoming.get(e.leaf_index, ())
+            if (bundle.entry(source) or e).redacted
         ]
         if not sources and redacted_sources:
             c.add("provenance", subject, True, "not checkable: its sources are redacted")
@@ -966,25 +992,47 @@ def _check_link(c: _Checker, subject: str, a: Entry, b: Entry) -> bool:
     return c.fail("link", subject, f"no trace relation from {ra.type} to {rb.type}")
 
 
-def _check_licences(c: _Checker, e: Entry, shipment: bodies.Shipment) -> None:
-    assert e.record is not None
-    day = record_day(e.record.record.time)
-    quals: dict[str, list[bodies.Qualification]] = defaultdict(list)
-    roles: dict[str, frozenset[str]] = {}
+PartyIndex = tuple[
+    dict[str, list[tuple[int, bodies.Qualification]]],
+    dict[str, list[tuple[int, bodies.Enrolment]]],
+]
+
+
+def _party_index(c: _Checker) -> PartyIndex:
+    """Approved qualifications and enrolments by participant, in leaf order (built once)."""
+    quals: dict[str, list[tuple[int, bodies.Qualification]]] = defaultdict(list)
+    enrolled: dict[str, list[tuple[int, bodies.Enrolment]]] = defaultdict(list)
     for other in c.bundle.entries:
-        if other.record is None or other.leaf_index > e.leaf_index:
+        if other.record is None:
             continue
         body = c.body(other)
         if isinstance(body, bodies.Qualification) and body.verdict == "approved":
-            quals[body.holder].append(body)
+            quals[body.holder].append((other.leaf_index, body))
         elif isinstance(body, bodies.Enrolment):
-            roles[body.uscc] = frozenset(body.roles)
+            enrolled[body.uscc].append((other.leaf_index, body))
+    return quals, enrolled
+
+
+def _check_licences(c: _Checker, e: Entry, shipment: bodies.Shipment) -> None:
+    assert e.record is not None
+    day = record_day(e.record.record.time)
+    if c.party_index is None:
+        c.party_index = _party_index(c)
+    quals, enrolled = c.party_index
+    roles = {
+        party: frozenset(body.roles)
+        for party in (shipment.shipper, shipment.consignee)
+        for index, body in enrolled.get(party, [])[:1]
+        if index <= e.leaf_index
+    }
     for party, side in ((shipment.shipper, "shipper"), (shipment.consignee, "consignee")):
         subject = f"{_subject(e)} {side} {party}"
         valid = [
             q
-            for q in quals.get(party, [])
-            if q.valid_from <= day and (q.valid_to is None or day < q.valid_to)
+            for index, q in quals.get(party, [])
+            if index <= e.leaf_index
+            and q.valid_from <= day
+            and (q.valid_to is None or day < q.valid_to)
         ]
         kinds = {q.kind for q in valid}
         missing = []

@@ -14,5 +14,5 @@ def json_response(value: object, status_code: int = 200) -> Response:
 
 
 def bundle_response(answer: BundleAnswer, only_bundle: bool) -> Response:
-    bundle = answer.bundle.to_dict()
+    bundle = answer.bundle
     return json_response(bundle if only_bundle else {"summary": answer.summary, "bundle": bundle})

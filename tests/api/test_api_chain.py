@@ -46,7 +46,7 @@ def test_escrow_status_and_rpc_relay(chain_api: Api) -> None:
     assert status["chain"]["state"] == "none"  # nobody deposited on this chain
     assert int(dist1.rpc("eth_chainId"), 16) == api.service.chain.chain_id
     with pytest.raises(ApiError) as info:
-        dist1.rpc("eth_accounts")
+        dist1.rpc("eth_sendTransaction", [{"from": "0x" + "00" * 20}])
     assert info.value.status == 400 and "not relayed" in info.value.message
     r = api.http.post("/v1/chain/rpc", json={"method": "eth_chainId", "params": []})
     assert r.status_code == 401
