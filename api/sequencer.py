@@ -43,6 +43,7 @@ class Sequencer:
         self.anchor = anchor
         self.anchor_interval = anchor_interval
         self.after_checkpoint = after_checkpoint
+        self.coalesce = 0.05
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,7 +88,10 @@ class Sequencer:
     def _run(self) -> None:
         next_anchor = time.monotonic() + min(1.0, self.anchor_interval)
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
+            woken = self._wake.wait(self.interval)
+            if woken and not self._stop.is_set():
+                # Let a burst of appends land, so one checkpoint covers them all.
+                self._stop.wait(min(self.coalesce, self.interval))
             self._wake.clear()
             if self._stop.is_set():
                 break
