@@ -8,12 +8,16 @@ import {RFC9162} from "./RFC9162.sol";
 /// @notice The anchorer posts `(treeSize, root)` checkpoints of one RFC 9162 log. Every anchor
 /// after the first carries the consistency proof from the latest anchored checkpoint and the
 /// contract verifies it, so the chain itself refuses a history that rewrites an anchored one.
-/// @dev Storage per anchor is one new slot (the root, keyed by tree size). Tree sizes by index
-/// are packed four to a slot: the newest up to three live in `_head` beside the anchor count
-/// and are flushed into `_sizeGroups` with the fourth, so three anchors in four write no new
-/// slot besides their root.
+/// @dev Gas layout. `ANCHORER_ROLE` has exactly one holder, and the registry's state lives in
+/// ONE slot keyed by that holder's address: a non-zero slot is the role check, and the same
+/// cold read gives the anchor count, the latest tree size and the unflushed sizes by index.
+/// An anchor therefore reads two slots (that state and the latest root), writes one new slot
+/// (the root, keyed by tree size) and updates the state in place. Tree sizes by index are
+/// packed four to a slot: the first three of each group of four wait in the state slot and
+/// the fourth anchor of the group flushes them, which is the only anchor that writes a
+/// second new slot. DEFAULT_ADMIN_ROLE is plain OpenZeppelin AccessControl.
 contract AnchorRegistry is AccessControl {
-    /// @notice The role allowed to post anchors.
+    /// @notice The role allowed to post anchors (one holder at a time).
     bytes32 public constant ANCHORER_ROLE = keccak256("ANCHORER_ROLE");
 
     /// @notice `treeSize` does not exceed the latest anchored size.
@@ -43,14 +47,26 @@ contract AnchorRegistry is AccessControl {
     /// @param root The log's root at that size.
     event Anchored(uint256 indexed index, uint64 treeSize, bytes32 root);
 
-    /// @notice The anchorer role moved to a new account.
-    /// @param previous The account that lost the role.
-    /// @param current The account that holds it now.
+    /// @notice The anchorer role moved to a new account (zero: revoked, nobody may anchor).
+    /// @param previous The account that lost the role (zero: none held it).
+    /// @param current The account that holds it now (zero: none).
     event AnchorerRotated(address indexed previous, address indexed current);
 
-    /// @dev Bits 0-63: anchor count; bits 64 + 64k: the tree size of anchor `4 * (count / 4) + k`
-    /// for k < count % 4 (the current, not yet flushed group).
-    uint256 private _head;
+    uint256 private constant SIZE_MASK = 0xffffffffffffffff;
+
+    /// @dev One anchor in the state's count field (bits 192-255 hold count + 1).
+    uint256 private constant ONE_ANCHOR = 1 << 192;
+
+    /// @dev The registry's state, under the anchorer's address (under address(0) while the
+    /// role is revoked; zero for every other account). With `count` anchors and
+    /// g = count / 4: bits 0-63 the latest tree size (0 before the first anchor), which is
+    /// anchor 4g + 2's size when count % 4 == 3; bits 64-127 anchor 4g's size when
+    /// count % 4 >= 1; bits 128-191 anchor 4g + 1's size when count % 4 >= 2; bits 192-255
+    /// count + 1, so the anchorer's state is never zero.
+    mapping(address account => uint256 state) private _states;
+
+    /// @dev The current holder of ANCHORER_ROLE (zero while revoked).
+    address private _anchorer;
 
     /// @dev Group g holds the tree sizes of anchors 4g..4g+3, anchor 4g + k in bits 64k.
     mapping(uint256 group => uint256 sizes) private _sizeGroups;
@@ -58,28 +74,20 @@ contract AnchorRegistry is AccessControl {
     /// @dev The root anchored for each tree size (zero: never anchored).
     mapping(uint64 treeSize => bytes32 root) private _roots;
 
-    /// @dev The account `rotateAnchorer` revokes.
-    address private _anchorer;
-
     /// @notice Set up the registry's roles.
     /// @param admin The account holding DEFAULT_ADMIN_ROLE (rotates the anchorer).
-    /// @param anchorer The account holding ANCHORER_ROLE.
-    constructor(address admin, address anchorer) {
-        if (admin == address(0) || anchorer == address(0)) revert AnchorRegistryZeroAddress();
+    /// @param anchorer_ The account holding ANCHORER_ROLE.
+    constructor(address admin, address anchorer_) {
+        if (admin == address(0) || anchorer_ == address(0)) revert AnchorRegistryZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(ANCHORER_ROLE, anchorer);
-        _anchorer = anchorer;
+        _grantRole(ANCHORER_ROLE, anchorer_);
     }
 
     /// @notice Move the anchorer role to `newAnchorer`, revoking it from the current anchorer.
+    /// @dev The same as `grantRole(ANCHORER_ROLE, newAnchorer)`.
     /// @param newAnchorer The account that will post anchors.
     function rotateAnchorer(address newAnchorer) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (newAnchorer == address(0)) revert AnchorRegistryZeroAddress();
-        address previous = _anchorer;
-        _anchorer = newAnchorer;
-        _revokeRole(ANCHORER_ROLE, previous);
         _grantRole(ANCHORER_ROLE, newAnchorer);
-        emit AnchorerRotated(previous, newAnchorer);
     }
 
     /// @notice Anchor the checkpoint `(treeSize, root)`.
@@ -92,44 +100,55 @@ contract AnchorRegistry is AccessControl {
         uint64 treeSize,
         bytes32 root,
         bytes32[] calldata consistencyProof
-    ) external onlyRole(ANCHORER_ROLE) {
+    ) external {
+        uint256 state = _states[msg.sender];
+        if (state == 0) revert AccessControlUnauthorizedAccount(msg.sender, ANCHORER_ROLE);
         if (root == bytes32(0)) revert AnchorRegistryZeroRoot();
-        uint256 head = _head;
-        uint256 count = uint64(head);
-        if (count == 0) {
-            if (treeSize == 0) revert AnchorRegistryStaleTreeSize(0, 0);
+        uint64 latest = uint64(state);
+        if (treeSize <= latest) revert AnchorRegistryStaleTreeSize(latest, treeSize);
+        if (latest == 0) {
             if (consistencyProof.length != 0) {
                 revert RFC9162.RFC9162ProofSizeMismatch(consistencyProof.length, 0);
             }
-        } else {
-            uint64 latest = _latestSize(head, count);
-            if (treeSize <= latest) revert AnchorRegistryStaleTreeSize(latest, treeSize);
-            if (!RFC9162.verifyConsistency(latest, treeSize, _roots[latest], root, consistencyProof)) {
-                revert AnchorRegistryInconsistentHistory();
-            }
+        } else if (
+            !RFC9162.verifyConsistency(latest, treeSize, _roots[latest], root, consistencyProof)
+        ) {
+            revert AnchorRegistryInconsistentHistory();
         }
         _roots[treeSize] = root;
-        uint256 position = count & 3;
-        // count < 2**64 - 1: each anchor has a distinct non-zero uint64 size, so count + 1
-        // fits in the low 64 bits and never carries into the packed sizes.
+        uint256 count;
+        uint256 size = treeSize;
+        // count + 1 < 2**64 (each anchor has a distinct non-zero uint64 size), so neither the
+        // decrement nor the increments below can wrap.
         unchecked {
-            if (position == 3) {
-                _sizeGroups[count >> 2] = (head >> 64) | (uint256(treeSize) << 192);
-                _head = count + 1;
+            count = (state >> 192) - 1;
+            uint256 position = count & 3;
+            if (position == 0) {
+                state = ((count + 2) << 192) | (size << 64) | size;
+            } else if (position == 1) {
+                state = ((state & ~SIZE_MASK) + ONE_ANCHOR) | (size << 128) | size;
+            } else if (position == 2) {
+                state = ((state & ~SIZE_MASK) + ONE_ANCHOR) | size;
             } else {
-                _head = (head | (uint256(treeSize) << (64 + 64 * position))) + 1;
+                _sizeGroups[count >> 2] =
+                    ((state >> 64) & SIZE_MASK) |
+                    (((state >> 128) & SIZE_MASK) << 64) |
+                    ((state & SIZE_MASK) << 128) |
+                    (size << 192);
+                state = ((count + 2) << 192) | size;
             }
         }
+        _states[msg.sender] = state;
         emit Anchored(count, treeSize, root);
     }
 
     /// @notice The number of anchors so far.
     /// @return The anchor count.
     function anchorCount() external view returns (uint256) {
-        return uint64(_head);
+        return _count(_state());
     }
 
-    /// @notice The account `rotateAnchorer` will revoke: the current anchorer.
+    /// @notice The account holding ANCHORER_ROLE (zero while the role is revoked).
     /// @return The anchorer's address.
     function anchorer() external view returns (address) {
         return _anchorer;
@@ -140,10 +159,10 @@ contract AnchorRegistry is AccessControl {
     /// @return treeSize The log's size at that anchor.
     /// @return root The log's root at that size.
     function anchorAt(uint256 index) external view returns (uint64 treeSize, bytes32 root) {
-        uint256 head = _head;
-        uint256 count = uint64(head);
+        uint256 state = _state();
+        uint256 count = _count(state);
         if (index >= count) revert AnchorRegistryIndexOutOfRange(index, count);
-        treeSize = _sizeAt(head, count, index);
+        treeSize = _sizeAt(state, count, index);
         root = _roots[treeSize];
     }
 
@@ -152,11 +171,11 @@ contract AnchorRegistry is AccessControl {
     /// @return treeSize Its tree size.
     /// @return root Its root.
     function latestAnchor() external view returns (uint256 index, uint64 treeSize, bytes32 root) {
-        uint256 head = _head;
-        uint256 count = uint64(head);
+        uint256 state = _state();
+        uint256 count = _count(state);
         if (count == 0) revert AnchorRegistryNoAnchor();
         index = count - 1;
-        treeSize = _latestSize(head, count);
+        treeSize = uint64(state);
         root = _roots[treeSize];
     }
 
@@ -173,8 +192,8 @@ contract AnchorRegistry is AccessControl {
     /// @return The anchor's index.
     function indexForSize(uint64 treeSize) external view returns (uint256) {
         if (_roots[treeSize] == bytes32(0)) revert AnchorRegistryUnknownTreeSize(treeSize);
-        uint256 head = _head;
-        uint256 count = uint64(head);
+        uint256 state = _state();
+        uint256 count = _count(state);
         uint256 lo = 0;
         uint256 hi = count;
         // Invariant: the index lies in [lo, hi); lo < hi <= count, so mid is in range and
@@ -182,25 +201,74 @@ contract AnchorRegistry is AccessControl {
         unchecked {
             while (lo + 1 < hi) {
                 uint256 mid = (lo + hi) >> 1;
-                if (_sizeAt(head, count, mid) <= treeSize) lo = mid;
+                if (_sizeAt(state, count, mid) <= treeSize) lo = mid;
                 else hi = mid;
             }
         }
         return lo;
     }
 
-    /// @dev The tree size of anchor `index` (< count).
-    function _sizeAt(uint256 head, uint256 count, uint256 index) private view returns (uint64) {
-        uint256 group = index >> 2;
-        uint256 position = index & 3;
-        if (group == count >> 2) return uint64(head >> (64 + 64 * position));
-        return uint64(_sizeGroups[group] >> (64 * position));
+    /// @notice Whether `account` holds `role`; ANCHORER_ROLE is held by `anchorer()` alone.
+    /// @param role The role.
+    /// @param account The account.
+    /// @return True when `account` holds `role`.
+    function hasRole(bytes32 role, address account) public view override returns (bool) {
+        if (role == ANCHORER_ROLE) return account != address(0) && account == _anchorer;
+        return super.hasRole(role, account);
     }
 
-    /// @dev The tree size of the latest anchor (count > 0).
-    function _latestSize(uint256 head, uint256 count) private view returns (uint64) {
-        uint256 position = count & 3;
-        if (position == 0) return uint64(_sizeGroups[(count >> 2) - 1] >> 192);
-        return uint64(head >> (64 * position));
+    /// @dev Granting ANCHORER_ROLE moves it (and the registry's state) to `account`, revoking
+    /// it from the previous holder: the role has one holder, whose state slot is the check.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        if (role != ANCHORER_ROLE) return super._grantRole(role, account);
+        if (account == address(0)) revert AnchorRegistryZeroAddress();
+        address previous = _anchorer;
+        if (account == previous) return false;
+        _moveState(previous, account);
+        if (previous != address(0)) emit RoleRevoked(ANCHORER_ROLE, previous, _msgSender());
+        emit RoleGranted(ANCHORER_ROLE, account, _msgSender());
+        emit AnchorerRotated(previous, account);
+        return true;
+    }
+
+    /// @dev Revoking (or renouncing) ANCHORER_ROLE from its holder leaves no anchorer until the
+    /// admin grants it again; the state waits under address(0), which never sends a call.
+    function _revokeRole(bytes32 role, address account) internal override returns (bool) {
+        if (role != ANCHORER_ROLE) return super._revokeRole(role, account);
+        if (account == address(0) || account != _anchorer) return false;
+        _moveState(account, address(0));
+        emit RoleRevoked(ANCHORER_ROLE, account, _msgSender());
+        emit AnchorerRotated(account, address(0));
+        return true;
+    }
+
+    /// @dev Move the state slot from `from` to `to` and record `to` as the anchorer.
+    function _moveState(address from, address to) private {
+        uint256 state = _states[from];
+        if (state == 0) state = ONE_ANCHOR; // the constructor's first grant: no anchor yet
+        delete _states[from];
+        _states[to] = state;
+        _anchorer = to;
+    }
+
+    /// @dev The registry's state slot, wherever the role currently is.
+    function _state() private view returns (uint256) {
+        return _states[_anchorer];
+    }
+
+    /// @dev The anchor count held in `state` (never zero: see `_states`).
+    function _count(uint256 state) private pure returns (uint256) {
+        unchecked {
+            return (state >> 192) - 1;
+        }
+    }
+
+    /// @dev The tree size of anchor `index` (< count).
+    function _sizeAt(uint256 state, uint256 count, uint256 index) private view returns (uint64) {
+        uint256 group = index >> 2;
+        uint256 position = index & 3;
+        if (group < count >> 2) return uint64(_sizeGroups[group] >> (64 * position));
+        if (position == 2) return uint64(state);
+        return uint64(state >> (64 + 64 * position));
     }
 }

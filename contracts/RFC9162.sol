@@ -162,70 +162,78 @@ library RFC9162 {
             // hash (as ledger.merkle and transparency-dev/merkle do).
             return size1 == 0 || root1 == root2;
         }
-        uint256 status;
-        bytes32 fr;
-        bytes32 sr;
+        bool hashed;
+        bool matched;
+        uint256 left;
         assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore8(ptr, 1)
+            // Scratch layout: the 0x01 node prefix is the last byte of word 0x00, the left
+            // child is at 0x20 and the right child at 0x40, so SHA-256 reads 65 bytes from
+            // 0x1f and writes its digest over the child it replaces. The free memory pointer
+            // (0x40) is restored afterwards.
+            let fmp := mload(0x40)
+            mstore(0x00, 1)
             let p := proof.offset
-            let end := add(p, shl(5, proof.length))
             let fn := sub(size1, 1)
             let sn := sub(size2, 1)
-            // An exact power of two: its root is the first node of the chain (RFC step 2).
-            switch and(size1, fn)
-            case 0 { fr := root1 }
-            default {
-                switch lt(p, end)
-                case 0 { status := 1 }
-                default {
-                    fr := calldataload(p)
-                    p := add(p, 0x20)
-                }
+            let fr := root1
+            // Not an exact power of two: the chain starts at the proof's first hash (RFC step 2).
+            if and(size1, fn) {
+                fr := calldataload(p)
+                p := add(p, 0x20)
             }
-            sr := fr
             for {} and(fn, 1) {} {
                 fn := shr(1, fn)
                 sn := shr(1, sn)
             }
-            for {} and(iszero(status), lt(p, end)) { p := add(p, 0x20) } {
-                if iszero(sn) {
-                    status := 1
-                    break
-                }
-                let c := calldataload(p)
-                switch or(and(fn, 1), eq(fn, sn))
+            let sr := fr
+            hashed := 1
+            // While fn != sn (RFC step 6 before the right border), one proof hash per level:
+            // when fn's low bit is set it is the left sibling of both fr and sr, otherwise the
+            // right sibling of sr. sn > fn here, so sn is never 0 inside this loop.
+            for {} xor(fn, sn) {} {
+                switch and(fn, 1)
                 case 0 {
-                    // sr = H(sr || c)
-                    mstore(add(ptr, 1), sr)
-                    mstore(add(ptr, 33), c)
-                    if iszero(staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20)) { status := 2 }
-                    sr := mload(0x00)
+                    mstore(0x20, sr)
+                    mstore(0x40, calldataload(p))
+                    hashed := and(hashed, staticcall(gas(), 0x02, 0x1f, 65, 0x20, 0x20))
+                    sr := mload(0x20)
                 }
                 default {
-                    // fr = H(c || fr), sr = H(c || sr)
-                    mstore(add(ptr, 1), c)
-                    mstore(add(ptr, 33), fr)
-                    if iszero(staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20)) { status := 2 }
-                    fr := mload(0x00)
-                    mstore(add(ptr, 33), sr)
-                    if iszero(staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20)) { status := 2 }
-                    sr := mload(0x00)
-                    for {} and(iszero(and(fn, 1)), gt(fn, 0)) {} {
-                        fn := shr(1, fn)
-                        sn := shr(1, sn)
-                    }
+                    mstore(0x20, calldataload(p))
+                    mstore(0x40, fr)
+                    hashed := and(hashed, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                    fr := mload(0x40)
+                    mstore(0x40, sr)
+                    hashed := and(hashed, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                    sr := mload(0x40)
                 }
+                p := add(p, 0x20)
                 fn := shr(1, fn)
                 sn := shr(1, sn)
             }
-            if and(iszero(status), gt(sn, 0)) { status := 1 }
+            // fn == sn: on the right border every remaining hash is the left sibling of both,
+            // one per set bit of fn (the RFC's climb past the zero bits consumes no hash).
+            for {} fn {} {
+                for {} iszero(and(fn, 1)) {} { fn := shr(1, fn) }
+                mstore(0x20, calldataload(p))
+                mstore(0x40, fr)
+                hashed := and(hashed, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                fr := mload(0x40)
+                mstore(0x40, sr)
+                hashed := and(hashed, staticcall(gas(), 0x02, 0x1f, 65, 0x40, 0x20))
+                sr := mload(0x40)
+                p := add(p, 0x20)
+                fn := shr(1, fn)
+            }
+            mstore(0x40, fmp)
+            left := sub(add(proof.offset, shl(5, proof.length)), p)
+            matched := and(eq(fr, root1), eq(sr, root2))
         }
-        if (status == 1) {
+        if (left != 0) {
             revert RFC9162ProofSizeMismatch(proof.length, consistencyProofSize(size1, size2));
         }
-        if (status == 2) revert RFC9162HashFailed();
-        return fr == root1 && sr == root2;
+        if (!hashed) revert RFC9162HashFailed();
+        return matched;
     }
 
     /// @notice The number of hashes in the inclusion proof of `index` in a tree of `size`.

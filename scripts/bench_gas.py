@@ -52,6 +52,7 @@ NEW_SLOT = 22_100
 UPDATED_SLOT = 5_000
 VALUE_TRANSFER = 9_000
 ETHER = 10**18
+ANCHOR_TARGET = 65_000
 
 
 def sha256_cost(nbytes: int) -> int:
@@ -149,11 +150,14 @@ class Bench:
         tree = MemoryTree()
         for _ in range(1000):
             tree.append(a.rng.randbytes(64))
+        # Every anchor writes its root to a new slot and updates the anchorer's state slot
+        # (set non-zero by the constructor); the fourth of each group of four also flushes
+        # the packed tree sizes by index to a new slot.
         a.send(
             "anchor, first (no proof)",
             registry.functions.anchor(tree.size, tree.root(), []),
             a.anchorer,
-            2 * NEW_SLOT,
+            NEW_SLOT + UPDATED_SLOT,
         )
         last, count, gap = tree.size, 1, 100
         for _ in range(8):
@@ -339,16 +343,22 @@ def targets(rows: list[Row]) -> str:
     anchors = [r for r in rows if r.operation.startswith("anchor ") and "hash proof" in r.operation]
     plain = [r.gas for r in anchors if not r.note]
     flush = [r.gas for r in anchors if r.note]
+    over = [r for r in anchors if r.gas > ANCHOR_TARGET]
     mean = sum(r.gas for r in anchors) / len(anchors)
     gas = {r.operation: r.gas for r in rows}
+    verdict = (
+        "met on every anchor"
+        if not over
+        else f"NOT met on {len(over)} of {len(anchors)} ("
+        + ", ".join(f"{r.operation.removeprefix('anchor ')}: {r.gas:,}" for r in over)
+        + ")"
+    )
     return "\n".join(
         [
             "Targets: anchor with a consistency proof <= 65k: "
             f"{min(plain):,}-{max(plain):,} with 9-14-hash proofs on anchors that write only "
             f"their root, {min(flush):,}-{max(flush):,} on the fourth that flushes the packed "
-            f"sizes, {mean:,.0f} on average: NOT met ({min(plain) - 65_000:,}-"
-            f"{max(plain) - 65_000:,} over on the three anchors in four, and every fourth pays a "
-            "new slot); release by the buyer <= 45k: "
+            f"sizes, {mean:,.0f} on average: {verdict}; release by the buyer <= 45k: "
             f"{gas['release by buyer, full']:,}; release by a 20-level proof <= 75k: "
             f"{gas['release by proof, tree 2^20 (20-hash path)']:,}; deposit <= 70k: "
             f"{gas['deposit (native)']:,} (native).",
@@ -417,14 +427,20 @@ def main(argv: list[str] | None = None) -> int:
                 "",
                 targets(rows),
                 "",
-                "Above the floor, and not counted in it: cold reads every design needs (the "
-                "anchorer's role and the latest root for an anchor; the seller's address, the "
-                "registry's code and root for a release by proof: 2,600 + 2,100 for the "
-                "cross-contract lookup), 2,600 for a cold payee account, 100 per precompile "
-                "call, and events (about 1,600-2,600). An anchor writes one new slot (the root, "
-                "keyed by tree size); tree sizes by index are packed four to a slot, three of "
-                "them buffered beside the anchor count, so every fourth anchor also writes a "
-                "new 22,100-gas slot.",
+                "Above the floor, and not counted in it: cold reads every design needs (for an "
+                "anchor the anchorer's state slot, which is also the role check, and the latest "
+                "root: 2 x 2,100; for a release by proof the seller's address, the registry's "
+                "code and root: 2,600 + 2,100 for the cross-contract lookup), 2,600 for a cold "
+                "payee account, 100 per precompile call, and events (about 1,600-2,600). An "
+                "anchor writes one new slot (its root, keyed by tree size) and updates the "
+                "anchorer's state slot (count, latest size and up to three tree sizes by index "
+                "not yet flushed); the fourth anchor of each group of four flushes them to a new "
+                "22,100-gas slot. Why 65k is out of reach for the longer proofs: the 14-hash "
+                "anchor's floor (57,980) less the state update's 2,100 cold part, plus the two "
+                "cold reads (4,200), the event (1,637) and 100 per SHA-256 call (1,800) is "
+                "63,517 before a single opcode of verification, and a tree size by index kept on "
+                "chain needs more storage than the one new slot per anchor (a 32-byte root plus "
+                "8 bytes), so some anchor must write a second new slot.",
                 "",
             ]
         )

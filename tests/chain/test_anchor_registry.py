@@ -174,3 +174,102 @@ def test_constructor_refuses_zero_addresses(deployment: Deployment) -> None:
         with pytest.raises(ContractRevert) as info:
             d.chain.deploy("AnchorRegistry", *args)
         assert info.value.error_name == "AnchorRegistryZeroAddress"
+
+
+def test_granting_the_anchorer_role_moves_it_and_the_history(deployment: Deployment) -> None:
+    """One holder: grantRole(ANCHORER_ROLE) is a rotation, mid-group, and the views follow."""
+    d, reg, call = deployment, deployment.registry.functions, deployment.chain.call
+    rng = random.Random(6)
+    tree = MemoryTree()
+    sizes: list[int] = []
+    last = 0
+    for _ in range(6):  # anchor 4 flushed a group; anchors 4 and 5 wait in the state slot
+        grow(tree, rng.randrange(1, 20), rng)
+        anchor(d, tree, tree.size, last)
+        sizes.append(last := tree.size)
+    receipt = d.chain.transact(reg.grantRole(ANCHORER_ROLE, d.parties.other), d.parties.admin)
+    assert events(d.registry, "AnchorerRotated", receipt) == [
+        {"previous": d.parties.anchorer, "current": d.parties.other}
+    ]
+    assert [e["account"] for e in events(d.registry, "RoleRevoked", receipt)] == [
+        d.parties.anchorer
+    ]
+    assert call(reg.hasRole(ANCHORER_ROLE, d.parties.anchorer)) is False
+    assert call(reg.hasRole(ANCHORER_ROLE, d.parties.other)) is True
+    assert call(reg.anchorer()) == d.parties.other
+    err = reverts(d, reg.anchor(tree.size + 1, tree.root(), []), d.parties.anchorer)
+    assert err.error_name == "AccessControlUnauthorizedAccount"
+    # The new holder continues the same history: the proof must start at the latest anchor.
+    grow(tree, 9, rng)
+    err = reverts(d, reg.anchor(tree.size, tree.root(), []), d.parties.other)
+    assert err.error_name == "RFC9162ProofSizeMismatch"
+    for _ in range(5):
+        anchor(d, tree, tree.size, last, sender=d.parties.other)
+        sizes.append(last := tree.size)
+        grow(tree, rng.randrange(1, 20), rng)
+    assert call(reg.anchorCount()) == len(sizes)
+    for index, size in enumerate(sizes):
+        assert call(reg.anchorAt(index)) == [size, tree.root(size)]
+        assert call(reg.indexForSize(size)) == index
+    # Granting to the holder again changes nothing and emits nothing.
+    receipt = d.chain.transact(reg.grantRole(ANCHORER_ROLE, d.parties.other), d.parties.admin)
+    assert events(d.registry, "AnchorerRotated", receipt) == []
+    err = reverts(d, reg.grantRole(ANCHORER_ROLE, "0x" + "00" * 20), d.parties.admin)
+    assert err.error_name == "AnchorRegistryZeroAddress"
+
+
+def test_revoked_anchorer_role_suspends_anchoring(deployment: Deployment) -> None:
+    d, reg, call = deployment, deployment.registry.functions, deployment.chain.call
+    rng = random.Random(7)
+    tree = MemoryTree()
+    grow(tree, 12, rng)
+    anchor(d, tree, 5, 0)
+    anchor(d, tree, 12, 5)
+    receipt = d.chain.transact(
+        reg.renounceRole(ANCHORER_ROLE, d.parties.anchorer), d.parties.anchorer
+    )
+    assert events(d.registry, "AnchorerRotated", receipt) == [
+        {"previous": d.parties.anchorer, "current": "0x" + "00" * 20}
+    ]
+    assert call(reg.anchorer()) == "0x" + "00" * 20
+    assert call(reg.hasRole(ANCHORER_ROLE, "0x" + "00" * 20)) is False
+    for sender in (d.parties.anchorer, d.parties.admin, d.parties.other):
+        err = reverts(d, reg.anchor(13, tree.root(), []), sender)
+        assert err.error_name == "AccessControlUnauthorizedAccount"
+    # The views still answer while nobody holds the role.
+    assert call(reg.anchorCount()) == 2
+    assert call(reg.latestAnchor()) == [1, 12, tree.root(12)]
+    assert call(reg.anchorAt(0)) == [5, tree.root(5)]
+    # Revoking from an account that does not hold the role is a no-op.
+    receipt = d.chain.transact(reg.revokeRole(ANCHORER_ROLE, d.parties.other), d.parties.admin)
+    assert events(d.registry, "AnchorerRotated", receipt) == []
+    d.chain.transact(reg.rotateAnchorer(d.parties.other), d.parties.admin)
+    grow(tree, 4, rng)
+    anchor(d, tree, 16, 12, sender=d.parties.other)
+    assert call(reg.latestAnchor()) == [2, 16, tree.root(16)]
+    # DEFAULT_ADMIN_ROLE is plain AccessControl, untouched by the anchorer moves.
+    assert call(reg.hasRole(ADMIN_ROLE, d.parties.admin)) is True
+    assert call(reg.hasRole(ADMIN_ROLE, d.parties.other)) is False
+
+
+def test_anchor_gas_one_new_slot_except_each_fourth(deployment: Deployment) -> None:
+    """Anchors write one new slot (the root); every fourth also flushes four sizes."""
+    d = deployment
+    rng = random.Random(8)
+    tree = MemoryTree()
+    grow(tree, 1000, rng)
+    anchor(d, tree, 1000, 0)
+    gas: list[int] = []
+    last = 1000
+    for _ in range(8):  # 1 + 8 anchors: indexes 3 and 7 flush
+        grow(tree, 64, rng)
+        gas.append(int(anchor(d, tree, tree.size, last)["gasUsed"]))
+        last = tree.size
+    flush = {2, 6}  # positions in `gas` of anchors 3 and 7
+    plain = [g for i, g in enumerate(gas) if i not in flush]
+    # A 9-10-hash proof on an anchor that writes only its root (measured 62.9k-64.5k).
+    assert max(plain) < 65_000
+    for i in flush:
+        # The flush costs one more new slot (22,100) and a few hundred gas of packing.
+        assert gas[i] - min(gas[i - 1], gas[i + 1]) + 2_000 >= 22_100
+        assert gas[i] < max(plain) + 22_100 + 2_000
