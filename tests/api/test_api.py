@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Api
+from api_support import Api
 
 from api.auth import challenge_message
 from api.client import ApiError

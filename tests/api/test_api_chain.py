@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Api
+from api_support import Api
 
 from api.client import ApiError
 from ledger.bundle import Bundle, check_bundle

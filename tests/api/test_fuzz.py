@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import make_api
+from api_support import make_api
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 

@@ -13,11 +13,10 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from chain_support import Deployment, Parties
 
 from anchors.chain import Chain, connect
 
@@ -83,30 +82,6 @@ def anvil_url() -> Iterator[str]:
         _stop(process)
 
 
-@dataclass
-class Parties:
-    """Named accounts: roles are fixed by index on both backends."""
-
-    admin: str
-    anchorer: str
-    arbiter: str
-    buyer: str
-    seller: str
-    other: str
-    buyer2: str
-
-
-@dataclass
-class Deployment:
-    """The contracts deployed once per backend and session."""
-
-    chain: Chain
-    parties: Parties
-    registry: Any
-    escrow: Any
-    token: Any
-
-
 _sessions: dict[str, Deployment] = {}
 
 
@@ -140,11 +115,3 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
 @pytest.fixture
 def chain(deployment: Deployment) -> Chain:
     return deployment.chain
-
-
-def events(contract: Any, name: str, receipt: Any) -> list[dict[str, Any]]:
-    """The decoded ``name`` events ``contract`` emitted in ``receipt`` (their args)."""
-    from web3.logs import DISCARD
-
-    found = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
-    return [dict(e["args"]) for e in found if e["address"] == contract.address]

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import Deployment, events
+from chain_support import Deployment, events
 from web3 import Web3
 
 from anchors.errors import ContractRevert

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import Deployment
+from chain_support import Deployment
 
 from anchors.errors import ContractRevert
 from ledger.errors import IndexRangeError, ProofSizeError, RootMismatchError

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import Deployment, events
+from chain_support import Deployment, events
 from web3 import Web3
 
 from anchors.chain import as_contract_revert, decode_revert
