@@ -191,7 +191,9 @@ def test_deposit_checks(deployment: Deployment) -> None:
     now = d.chain.next_timestamp()
     err = reverts(d, fn(oid, p.seller, now - 1), p.buyer, ETHER)
     assert err.error_name == "TradeEscrowDeadlineInPast"
-    assert err.args[0] == now - 1 and err.args[1] >= now
+    # The revert is simulated (eth_estimateGas) in a block whose timestamp anvil may leave at
+    # the latest block's: the contract's condition is only that the deadline is not after it.
+    assert err.args[0] == now - 1 and err.args[1] >= err.args[0]
     deposit(d, oid, ETHER)
     # A second deposit for the same (buyer, order), even of 1 wei, is refused: no top-ups.
     for value in (1, ETHER):
