@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ledger.checkpoint import Checkpoint
 from ledger.errors import HashLengthError, MalformedInputError, VerificationError
 from ledger.merkle import (
@@ -83,6 +85,14 @@ def load_json(data: bytes | str, what: str = "proof file") -> Any:
         raise MalformedInputError(f"{what} must be bytes or text, got {type(data).__name__}")
     if text.startswith("\ufeff"):
         text = text[1:]
+    try:
+        # orjson refuses nesting deeper than 1,024 levels in bounded C stack; the standard
+        # parser below (strict about floats and duplicates) could exhaust a small thread stack.
+        orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        if "depth" in str(e):
+            raise MalformedInputError(f"{what} is nested too deeply") from e
+        # Anything else: the strict parser below names the problem.
     try:
         return json.loads(
             text,
