@@ -876,8 +876,17 @@ def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
             for (product, lot), qty in _lot_lines(body).items():
                 shipped[(body.shipper, product, lot)] += qty
 
+    # Conservation is checked for the lots the bundle traces (those whose batch registration
+    # it carries); other lots that share a shipment with them are outside the answer.
+    traced_lots = {
+        (body.product, body.lot)
+        for e in bundle.entries
+        if e.record is not None and isinstance(body := c.body(e), bodies.Batch)
+    }
     for key, out_qty in sorted(shipped.items()):
         holder, product, lot = key
+        if (product, lot) not in traced_lots:
+            continue
         in_qty = received.get(key, 0)
         subject = f"{holder} {product}/{lot}"
         if in_qty == 0 and not _has_redacted(bundle):
