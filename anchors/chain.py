@@ -173,7 +173,7 @@ def _as_bytes(value: Any) -> bytes | None:
     return None
 
 
-def _revert_data(exc: BaseException) -> bytes | None:
+def revert_data(exc: BaseException) -> bytes | None:
     """Dig the revert data out of any backend's exception, or None when it carries none."""
     if isinstance(exc, ContractLogicError):
         found = _as_bytes(exc.data)
@@ -230,7 +230,7 @@ def _is_revert(exc: BaseException) -> bool:
         return True
     if isinstance(exc, Web3RPCError):
         message = str(exc).lower()
-        return "revert" in message or _revert_data(exc) is not None
+        return "revert" in message or revert_data(exc) is not None
     return False
 
 
@@ -238,7 +238,7 @@ def as_contract_revert(exc: BaseException) -> ContractRevert:
     """Turn a backend's revert exception into a ``ContractRevert``."""
     if isinstance(exc, ContractRevert):
         return exc
-    data = _revert_data(exc)
+    data = revert_data(exc)
     if data is not None:
         return decode_revert(data)
     message = " ".join(str(a) for a in exc.args if isinstance(a, str))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from anchors.chain import Chain, connect
+from anchors.chain import Chain, connect, revert_data
 from anchors.check import fetch_latest_anchor
 from anchors.errors import ChainError
 from anchors.escrow import EscrowClient
@@ -259,7 +259,10 @@ class ChainLink:
                     answer = self.chain.w3.provider.make_request(method, params)  # type: ignore[arg-type]
             except Exception as exc:  # the node refused: report it as a JSON-RPC error
                 data = getattr(exc, "data", None)
-                reverted = "revert" in str(exc).lower()
+                reverted_with = revert_data(exc)
+                if reverted_with is not None:  # every backend's revert shape, as a node sends it
+                    data = "0x" + reverted_with.hex()
+                reverted = reverted_with is not None or "revert" in str(exc).lower()
                 error: dict[str, Any] = {
                     "code": 3 if reverted else -32000,
                     "message": "execution reverted" if reverted else f"{type(exc).__name__}: {exc}",
