@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from api.auth import challenge_message
 from ledger.errors import LedgerError
@@ -116,7 +117,7 @@ class LotproofClient:
                     "http_error",
                     response.text[:200] or response.reason_phrase,
                 ) from None
-        return response.json()
+        return orjson.loads(response.content)
 
     def token(self) -> str:
         """A bearer token, logging in if there is none or it is about to expire."""
@@ -153,8 +154,6 @@ class LotproofClient:
 
     def submit(self, records: SignedRecord | Sequence[SignedRecord]) -> dict[str, Any]:
         """Submit one record or a batch (all-or-nothing); returns receipts and tree size."""
-        import orjson
-
         if isinstance(records, SignedRecord):
             payload: bytes = records.canonical_bytes()
         else:

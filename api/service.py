@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -38,7 +38,7 @@ from ledger.bundle import (
 )
 from ledger.checkpoint import NoteSigner, NoteVerifier, generate_note_keys
 from ledger.errors import MalformedInputError, NotFoundError
-from ledger.merkle import assemble, range_nodes
+from ledger.merkle import fold_right, range_nodes
 from ledger.records import SignedRecord, key_id_for
 from ledger.storage.db import Database, Transaction
 from ledger.storage.log import MerkleLog, StoredCheckpoint
@@ -61,6 +61,10 @@ log = logging.getLogger("lotproof.api")
 
 PARTY_FIELDS = ("buyer", "seller", "shipper", "consignee", "carrier", "holder", "participant")
 ALERT_DAYS = 30
+NODE_CACHE_SIZE = 1_000_000
+"""Tree nodes kept in memory (about 150 MB at most); they are immutable once written."""
+ENTRY_CACHE_SIZE = 50_000
+"""Log entries (leaf and record) kept in memory; immutable too."""
 _CHUNK = 400
 
 
@@ -122,6 +126,8 @@ class LedgerService:
             self.chain = ChainLink(settings, self.db, self.log)
         self._pending_accounts: list[str] = []
         self._submit_lock = threading.Lock()
+        self._node_cache: dict[tuple[int, int], bytes] = {}
+        self._entry_cache: dict[int, tuple[bytes, bytes, bytes]] = {}
         self._pending_lock = threading.Lock()
         from api.sequencer import Sequencer
 
@@ -394,8 +400,17 @@ class LedgerService:
     def _entries(
         self, tx: Transaction, indices: Iterable[int]
     ) -> dict[int, tuple[bytes, bytes, bytes]]:
-        ordered = sorted(set(indices))
         out: dict[int, tuple[bytes, bytes, bytes]] = {}
+        wanted = set(indices)
+        cache = self._entry_cache
+        for index in list(wanted):
+            hit = cache.get(index)
+            if hit is not None:
+                out[index] = hit
+                wanted.discard(index)
+        ordered = sorted(wanted)
+        if len(cache) + len(ordered) > ENTRY_CACHE_SIZE:
+            cache.clear()
         for begin in range(0, len(ordered), _CHUNK):
             chunk = ordered[begin : begin + _CHUNK]
             marks = ", ".join("?" * len(chunk))
@@ -406,23 +421,29 @@ class LedgerService:
             ):
                 if record is None:
                     continue
-                out[int(index)] = (bytes(leaf), bytes(leaf_hash), bytes(record))
+                found = (bytes(leaf), bytes(leaf_hash), bytes(record))
+                out[int(index)] = cache[int(index)] = found
         return out
 
     def _inclusion_paths(
         self, tx: Transaction, indices: Sequence[int], size: int
     ) -> dict[int, list[bytes]]:
-        """Inclusion proofs of many leaves in one tree: one batched read of every node."""
-        plans = {i: _inclusion_plan(i, size) for i in indices}
-        ids: set[tuple[int, int]] = set()
-        for plan in plans.values():
-            for element in plan:
-                ids.update(element)
-        nodes: dict[tuple[int, int], bytes] = {}
-        ordered = sorted(ids)
-        for begin in range(0, len(ordered), 5000):
-            nodes.update(self.log.read_nodes(ordered[begin : begin + 5000], tx))
-        return {i: assemble(plan, nodes) for i, plan in plans.items()}
+        """Inclusion proofs of many leaves in one tree: one batched read of every node.
+
+        Perfect subtree hashes never change once written, so they are served from memory.
+        """
+        cache = self._node_cache
+
+        def read(ids: set[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
+            missing = sorted(ids - cache.keys())
+            if len(cache) + len(missing) > NODE_CACHE_SIZE:
+                cache.clear()
+                missing = sorted(ids)
+            for begin in range(0, len(missing), 5000):
+                cache.update(self.log.read_nodes(missing[begin : begin + 5000], tx))
+            return cache
+
+        return inclusion_paths(indices, size, read)
 
     def _record_leaves(self, tx: Transaction, record_ids: Iterable[str]) -> dict[str, int]:
         ids = sorted(set(record_ids))
@@ -768,26 +789,54 @@ def _range_nodes(begin: int, end: int) -> tuple[tuple[int, int], ...]:
     return tuple(range_nodes(begin, end))
 
 
-def _inclusion_plan(index: int, size: int) -> list[list[tuple[int, int]]]:
-    """``ledger.merkle.inclusion_plan`` computed as transparency-dev/merkle does: the inner
-    levels' siblings (the last one possibly an ephemeral right-edge range, memoized), then
-    the left siblings named by the set bits of the index above them."""
-    plan: list[list[tuple[int, int]]] = []
-    inner = (index ^ (size - 1)).bit_length()
-    for level in range(inner):
-        sibling = (index >> level) ^ 1
-        if (sibling + 1) << level <= size:
-            plan.append([(level, sibling)])
-        else:
-            plan.append(list(_range_nodes(sibling << level, size)))
-    level = inner
-    rest = index >> inner
-    while rest:
-        if rest & 1:
-            plan.append([(level, rest ^ 1)])
-        rest >>= 1
-        level += 1
-    return plan
+def inclusion_paths(
+    indices: Sequence[int],
+    size: int,
+    read: Callable[[set[tuple[int, int]]], Mapping[tuple[int, int], bytes]],
+) -> dict[int, list[bytes]]:
+    """RFC 9162 inclusion proofs of ``indices`` in the tree of ``size`` leaves, reading every
+    perfect subtree they need with one ``read(ids)`` call.
+
+    As transparency-dev/merkle computes them: below ``inner`` (the highest bit where the index
+    and ``size - 1`` differ) every sibling is a complete subtree, except the one at level
+    ``inner - 1``, which may be the ephemeral right-edge range ``[start, size)`` (its hash is
+    the fold of its perfect subtrees, shared by every leaf left of it); above ``inner`` the
+    proof holds the left sibling at each level where the index has a 1 bit.
+    """
+    height = size.bit_length()
+    specs: list[tuple[int, list[tuple[int, int]], int, list[tuple[int, int]]]] = []
+    ids: set[tuple[int, int]] = set()
+    ranges: dict[int, tuple[tuple[int, int], ...]] = {}
+    for i in indices:
+        if not 0 <= i < size:
+            raise MalformedInputError(f"leaf index {i} is outside the tree of size {size}")
+        inner = (i ^ (size - 1)).bit_length()
+        low = [(level, (i >> level) ^ 1) for level in range(inner - 1)]
+        edge = -1
+        if inner:
+            level = inner - 1
+            sibling = (i >> level) ^ 1
+            if (sibling + 1) << level <= size:
+                low.append((level, sibling))
+            else:
+                edge = sibling << level
+                if edge not in ranges:
+                    ranges[edge] = _range_nodes(edge, size)
+                    ids.update(ranges[edge])
+        high = [(level, (i >> level) ^ 1) for level in range(inner, height) if (i >> level) & 1]
+        ids.update(low)
+        ids.update(high)
+        specs.append((i, low, edge, high))
+    nodes = read(ids)
+    folded = {start: fold_right([nodes[n] for n in r]) for start, r in ranges.items()}
+    out: dict[int, list[bytes]] = {}
+    for i, low, edge, high in specs:
+        path = [nodes[n] for n in low]
+        if edge >= 0:
+            path.append(folded[edge])
+        path.extend(nodes[n] for n in high)
+        out[i] = path
+    return out
 
 
 def _key_name(origin: str) -> str:

@@ -1,22 +1,34 @@
-"""The service's fast inclusion plans equal the reference plans of ledger.merkle."""
+"""The service's batched inclusion proofs equal ledger.merkle's, leaf by leaf."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import random
 
-from api.service import _inclusion_plan
-from ledger.merkle import inclusion_plan
+from api.service import inclusion_paths
+from ledger.merkle import MemoryTree
 
 
-def test_every_leaf_of_small_trees() -> None:
-    for size in range(1, 130):
+def _tree(size: int) -> MemoryTree:
+    tree = MemoryTree()
+    for i in range(size):
+        tree.append(i.to_bytes(8, "big"))
+    return tree
+
+
+def test_every_leaf_of_every_small_tree() -> None:
+    tree = MemoryTree()
+    for size in range(1, 100):
+        tree.append(size.to_bytes(8, "big"))
+        got = inclusion_paths(list(range(size)), size, tree.read_nodes)
         for index in range(size):
-            assert _inclusion_plan(index, size) == inclusion_plan(index, size), (index, size)
+            assert got[index] == tree.inclusion_proof(index, size), (index, size)
 
 
-@settings(max_examples=300, derandomize=True)
-@given(st.integers(1, 2**40).flatmap(lambda n: st.tuples(st.integers(0, n - 1), st.just(n))))
-def test_large_trees(case: tuple[int, int]) -> None:
-    index, size = case
-    assert _inclusion_plan(index, size) == inclusion_plan(index, size)
+def test_random_leaves_of_larger_trees_and_historic_sizes() -> None:
+    rng = random.Random(7)
+    tree = _tree(5000)
+    for size in (1024, 1025, 3333, 4095, 4096, 5000):
+        indices = sorted({rng.randrange(size) for _ in range(200)} | {0, size - 1})
+        got = inclusion_paths(indices, size, tree.read_nodes)
+        for index in indices:
+            assert got[index] == tree.inclusion_proof(index, size), (index, size)
