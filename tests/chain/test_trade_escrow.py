@@ -692,7 +692,11 @@ def test_gas_is_identical_on_both_backends_and_within_targets(anvil_url: str) ->
 
     rows = Bench(connect(None)).run()
     anvil_rows = Bench(connect(anvil_url)).run()
-    assert [(r.operation, r.gas) for r in rows] == [(r.operation, r.gas) for r in anvil_rows]
+    # Deadlines come from each chain's clock, so a calldata byte may be zero on one backend and
+    # not on the other (4 vs 16 gas): compare execution above the floor, which counts calldata.
+    assert [(r.operation, r.gas - r.floor) for r in rows] == [
+        (r.operation, r.gas - r.floor) for r in anvil_rows
+    ]
     gas = {r.operation: r.gas for r in rows}
     assert gas["deposit (native)"] <= 70_000
     assert gas["release by buyer, full"] <= 45_000
