@@ -217,18 +217,9 @@ def run(out: Path) -> int:
 
         # Escrow terms must name this chain and this escrow contract: the acceptance leaf binds
         # them, so its proof pays this escrow and no other.
-        units_per_fen = 10**12
-
-        def escrow_terms(buyer: Party, seller: Party, order_id: str) -> dict[str, Any]:
-            terms = Scenario.escrow_terms(scn, buyer, seller, order_id)
-            terms.update(
-                chain_id=chain["chain_id"],
-                contract=chain["escrow"].lower(),
-                units_per_fen=units_per_fen,
-            )
-            return terms
-
-        scn.escrow_terms = escrow_terms  # type: ignore[method-assign]
+        units_per_fen = scn.units_per_fen = 10**12
+        scn.chain_id = chain["chain_id"]
+        scn.escrow_contract = chain["escrow"].lower()
 
         public = LotproofClient(url)
         clients = {p.uscc: LotproofClient(url, p.key) for p in (mah, dist, hosp)}

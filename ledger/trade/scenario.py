@@ -53,8 +53,15 @@ class Scenario:
         seed: int | str = 0,
         start: datetime = DEFAULT_START,
         step: timedelta = timedelta(minutes=1),
+        *,
+        chain_id: int = 131277322940537,
+        escrow_contract: str = ESCROW_CONTRACT,
+        units_per_fen: int = 10**16,
     ) -> None:
         self.seed = str(seed)
+        self.chain_id = chain_id
+        self.escrow_contract = escrow_contract.lower()
+        self.units_per_fen = units_per_fen
         self.rng = random.Random(self.seed)
         self.clock = start
         self.step = step
@@ -304,12 +311,12 @@ class Scenario:
     # -- orders, shipments, acceptance ------------------------------------------------------------
     def escrow_terms(self, buyer: Party, seller: Party, order_id: str) -> dict[str, Any]:
         return {
-            "chain_id": 131277322940537,
-            "contract": ESCROW_CONTRACT,
+            "chain_id": self.chain_id,
+            "contract": self.escrow_contract,
             "order_id": hashlib.sha256(f"escrow/{order_id}".encode()).hexdigest(),
             "buyer_address": buyer.evm_address,
             "seller_address": seller.evm_address,
-            "units_per_fen": 10**16,
+            "units_per_fen": self.units_per_fen,
         }
 
     def order(
