@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+import ledger.storage.log as log_module
 from ledger.errors import (
     ConflictError,
     IndexRangeError,
@@ -296,3 +297,83 @@ def test_fast_plans_equal_reference_plans() -> None:
             fast_inclusion_plan(*bad)
     with pytest.raises(IndexRangeError):
         fast_consistency_plan(6, 5)
+
+
+# --- the node cache ----------------------------------------------------------------------
+
+
+def test_cached_proofs_equal_reference(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_module, "CACHE_MIN_LEVEL", 2)
+    log, tree = MerkleLog(db), MemoryTree()
+    fill(log, tree, 700, 350)
+    rng = random.Random(11)
+    calls = [(rng.randint(1, 700), rng.random()) for _ in range(120)]
+    for rounds in range(2):  # the second round is served mostly from the cache
+        for size, x in calls:
+            index, size1 = int(x * size), int(x * (size + 1))
+            assert log.inclusion_proof(index, size) == tree.inclusion_proof(index, size)
+            assert log.consistency_proof(size1, size) == tree.consistency_proof(size1, size)
+            assert log.root(size) == tree.root(size)
+        assert log._cache, rounds  # the cache did fill
+    with db.read() as tx:  # in a transaction the cache is used, the size still checked
+        assert log.inclusion_proof(3, 700, tx) == tree.inclusion_proof(3, 700)
+        with pytest.raises(IndexRangeError):
+            log.inclusion_proof(3, 701, tx)
+    with pytest.raises(IndexRangeError):
+        log.consistency_proof(5, 701)
+
+
+def test_rolled_back_append_leaves_no_cached_node(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_module, "CACHE_MIN_LEVEL", 1)
+    log, tree = MerkleLog(db), MemoryTree()
+    fill(log, tree, 40, 40)
+
+    class Abort(Exception):
+        pass
+
+    gone = [LogEntry(b"gone-%d" % i) for i in range(40)]
+    with pytest.raises(Abort), db.write() as tx:
+        log.append(tx, gone)
+        # Reads inside the write transaction, with and without passing it, see the
+        # uncommitted nodes; none of them may be cached.
+        for i in range(0, 80, 3):
+            log.inclusion_proof(i, 80)
+            log.inclusion_proof(i, 80, tx)
+        log.consistency_proof(40, 80)
+        log.root(80)
+        raise Abort
+    assert not any(index >= 40 >> level for level, index in log._cache)
+    fill(log, tree, 40, 40)  # different leaves at the same indices, committed
+    for i in range(80):
+        assert log.inclusion_proof(i, 80) == tree.inclusion_proof(i, 80), i
+    for size1 in range(81):
+        assert log.consistency_proof(size1, 80) == tree.consistency_proof(size1, 80)
+    assert log.root(80) == tree.root(80)
+
+
+def test_two_logs_on_one_database_with_caches(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_module, "CACHE_MIN_LEVEL", 1)
+    writer, reader, tree = MerkleLog(db), MerkleLog(db), MemoryTree()
+    fill(writer, tree, 33, 33)
+    rng = random.Random(5)
+    for step in range(12):
+        size = tree.size
+        for _ in range(15):
+            index = rng.randrange(size)
+            assert reader.inclusion_proof(index, size) == tree.inclusion_proof(index, size)
+            size1 = rng.randint(0, size)
+            assert reader.consistency_proof(size1, size) == tree.consistency_proof(size1, size)
+        # The writer grows the log the reader has cached; the reader's known size is
+        # stale, so a proof of a larger tree must ask the database.
+        with pytest.raises(IndexRangeError):
+            reader.inclusion_proof(0, size + 1)
+        fill(writer, tree, rng.randint(1, 20), 7)
+        grown = tree.size
+        assert reader.inclusion_proof(size - 1, grown) == tree.inclusion_proof(size - 1, grown)
+        assert reader.consistency_proof(size, grown) == tree.consistency_proof(size, grown)
+        assert reader.inclusion_proof(grown - 1) == tree.inclusion_proof(grown - 1, grown), step
+        assert reader.root() == tree.root()
