@@ -59,6 +59,14 @@ class Transaction:
         self._conn = conn
         self.dialect = dialect
 
+    @property
+    def sees_only_committed(self) -> bool:
+        """True when no transaction is open on this connection, so every statement reads
+        committed state (an ``autocommit()`` read inside this thread's open write does not)."""
+        if self.dialect is SQLITE:
+            return not self._conn.in_transaction
+        return int(self._conn.info.transaction_status) == 0  # psycopg TransactionStatus.IDLE
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._run(lambda cur: cur.execute(self.dialect.sql(sql), params))
 

@@ -284,10 +284,7 @@ class MerkleLog:
     def _committed(self, tx: Transaction) -> bool:
         """Whether ``tx``'s statements see only committed state: no transaction is open on
         its connection (``autocommit()`` runs inside one if this thread has one open)."""
-        conn = tx._conn  # the seam exposes no transaction state
-        if self.db.is_sqlite:
-            return not conn.in_transaction
-        return int(conn.info.transaction_status) == 0  # psycopg TransactionStatus.IDLE
+        return tx.sees_only_committed
 
     def _fetch(
         self, tx: Transaction, ids: Iterable[NodeId], *, with_size: bool = False
