@@ -125,6 +125,8 @@ class AnvilNode:
             str(chosen),
             "--silent",
             "--prune-history",
+            "--hardfork",  # the in-process chain's rules, so gas and behaviour agree
+            "prague",
         ]
         log_path: Path | None = None
         if state_file is not None:

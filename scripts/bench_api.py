@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +39,7 @@ from ledger.storage.db import Database
 from ledger.storage.log import MerkleLog
 from ledger.trade.ledger import TradeLedger
 from ledger.trade.scenario import BulkStory
+from scripts.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,60 +48,12 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """``lotproof serve`` in a child process, stopped by its PID."""
-
-    def __init__(self, data_dir: Path, admin_keys: dict[str, bytes]) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        admins = data_dir.parent / f"{data_dir.name}-admins.json"
-        admins.write_text(json.dumps({k: v.hex() for k, v in admin_keys.items()}))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scripts.cli",
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(self.port),
-                "--admin-file",
-                str(admins),
-                "--no-chain",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError("lotproof serve exited during start-up")
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("lotproof serve did not answer within 120 s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+def start_server(data_dir: Path, admin_keys: dict[str, bytes]) -> ServeProcess:
+    """``lotproof serve`` without a chain, on its own data dir, stopped by its PID."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    admins = data_dir.parent / f"{data_dir.name}-admins.json"
+    admins.write_text(json.dumps({k: v.hex() for k, v in admin_keys.items()}))
+    return ServeProcess(data_dir, admins, args=["--no-chain"], startup_timeout=120)
 
 
 def fresh_records(n: int, holders: int) -> tuple[list[SignedRecord], dict[str, bytes]]:
@@ -141,7 +91,7 @@ def library_single_rate(records: list[SignedRecord], admin: dict[str, bytes], ur
     return len(records) / elapsed
 
 
-def api_batch_rate(server: Server, records: list[SignedRecord], batch: int) -> float:
+def api_batch_rate(server: ServeProcess, records: list[SignedRecord], batch: int) -> float:
     bodies = [
         orjson.dumps({"records": [r.to_dict() for r in records[i : i + batch]]})
         for i in range(0, len(records), batch)
@@ -155,7 +105,7 @@ def api_batch_rate(server: Server, records: list[SignedRecord], batch: int) -> f
         return len(records) / (time.perf_counter() - start)
 
 
-def api_single_rate(server: Server, records: list[SignedRecord]) -> float:
+def api_single_rate(server: ServeProcess, records: list[SignedRecord]) -> float:
     bodies = [r.canonical_bytes() for r in records]
     with httpx.Client(base_url=server.url, timeout=60) as http:
         start = time.perf_counter()
@@ -189,7 +139,7 @@ def trace_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         lib_times.append((time.perf_counter() - t) * 1000)
     holders = len(fwd.holders)
     db.close()
-    server = Server(data_dir, bulk.scn.admin_keys)
+    server = start_server(data_dir, bulk.scn.admin_keys)
     try:
         client = LotproofClient(server.url, bulk.scn.admin, timeout=300)
         client.checkpoint_now()
@@ -248,13 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             records[: args.single_records], admin, f"sqlite:///{work / 'lib1.db'}"
         )
         log("API batch submission")
-        server = Server(work / "batch", admin)
+        server = start_server(work / "batch", admin)
         try:
             batch = api_batch_rate(server, records, args.batch)
         finally:
             server.stop()
         log("API single-record submission")
-        server = Server(work / "single", admin)
+        server = start_server(work / "single", admin)
         try:
             single = api_single_rate(server, records[: args.single_records])
         finally:

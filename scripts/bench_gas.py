@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -37,6 +34,7 @@ from eth_account.signers.local import LocalAccount  # noqa: E402
 from web3.types import Wei  # noqa: E402
 
 from anchors.chain import Chain, connect, load_artifact  # noqa: E402
+from anchors.node import AnvilNode  # noqa: E402
 from ledger.leaf import LeafHeader, LeafKind, encode_leaf  # noqa: E402
 from ledger.merkle import (  # noqa: E402
     MemoryTree,
@@ -44,7 +42,6 @@ from ledger.merkle import (  # noqa: E402
     root_from_inclusion_proof,
 )
 
-ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 COMMAND = "python scripts/bench_gas.py --write"
 
@@ -291,38 +288,6 @@ class Bench:
         a.send(f"release by proof, tree 2^{level} ({level}-hash path)", fn, a.other, extra)
 
 
-def start_anvil() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    process = subprocess.Popen(
-        [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent", "--prune-history"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            connect(url, timeout=1.0)
-            return process, url
-        except Exception:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(process)
-                raise SystemExit(f"anvil did not start on {url}") from None
-            time.sleep(0.05)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 def table(rows: list[Row], anvil_rows: list[Row] | None) -> str:
     lines = [
         "| operation | gas (eth-tester) | gas (anvil) | floor | gas / floor | note |",
@@ -388,11 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = Bench(connect(None)).run()
     anvil_rows: list[Row] | None = None
     if not args.no_anvil:
-        process, url = start_anvil()
-        try:
-            anvil_rows = Bench(connect(url)).run()
-        finally:
-            stop(process)
+        with AnvilNode.start() as node:
+            anvil_rows = Bench(connect(node.url)).run()
         mismatched = [
             (r.operation, r.gas, s.gas)
             for r, s in zip(rows, anvil_rows, strict=True)

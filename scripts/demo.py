@@ -26,13 +26,10 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -88,63 +85,6 @@ def checksum(address: str) -> str:
     return str(to_checksum_address(address))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def served(data_dir: Path, admin_file: Path, origin: str, log_path: Path) -> Iterator[str]:
-    """Run `lotproof serve` on 127.0.0.1 until the block ends; stop it by its PID."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        sys.executable,
-        "-m",
-        "scripts.cli",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        "--admin-file",
-        str(admin_file),
-        "--origin",
-        origin,
-    ]
-    import httpx
-
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None:
-                    raise SystemExit(
-                        f"error: lotproof serve exited early; see {log_path}:\n"
-                        + log_path.read_text(errors="replace")[-2000:]
-                    )
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(
-                        f"error: lotproof serve did not answer within 60 s; see {log_path}"
-                    )
-                time.sleep(0.1)
-            yield url
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(5)
-
-
 def retry(action: Callable[[], T], what: str, attempts: int = 40, pause: float = 0.25) -> T:
     """Retry ``action`` boundedly (the server enrols EVM accounts and anchors in the background)."""
     last: Exception | None = None
@@ -165,12 +105,14 @@ def run(out: Path) -> int:
 
     from anchors.chain import Chain
     from anchors.embedded import DEV_PRIVATE_KEYS
+    from anchors.errors import ContractRevert
     from anchors.escrow import EscrowClient
     from api.client import LotproofClient
     from ledger.leaf import decode_leaf
     from ledger.merkle import hash_leaf, verify_inclusion
     from ledger.trade import codes
     from ledger.trade.scenario import Party, Scenario
+    from scripts.serve_process import ServeProcess
 
     say = Narrator()
     if out.exists():
@@ -204,7 +146,10 @@ def run(out: Path) -> int:
     admin_file = out / "admins.json"
     admin_file.write_text(json.dumps({k: v.hex() for k, v in scn.admin_keys.items()}))
 
-    with served(data_dir, admin_file, "lotproof.demo/log", out / "server.log") as url:
+    with ServeProcess(
+        data_dir, admin_file, args=["--origin", "lotproof.demo/log"], log_path=out / "server.log"
+    ) as server:
+        url = server.url
         info = LotproofClient(url).log_info()
         chain = info["chain"]
         say.say()
@@ -428,34 +373,31 @@ def run(out: Path) -> int:
             f"{len(proof['path'])} hashes to the anchored root (checked here first)",
         )
         esc, acct = escrow_for(dist)
-        tx = esc.release_with_proof(
-            acct,
-            checksum(hosp.evm_address),
-            order_id_bytes(o2),
-            header.amount,
-            digest,
-            leaf_index,
-            size,
-            [bytes.fromhex(h) for h in proof["path"]],
-        )
-        say.say(
-            f"→ released by proof: {yuan(due2)} to the distributor, {yuan(total2 - due2)} back to the hospital "
-            f"(tx {short(tx.tx_hash.hex())}, {tx.gas_used:,} gas)"
-        )
-        replay = None
-        try:
-            esc.release_with_proof(
+        path = [bytes.fromhex(h) for h in proof["path"]]
+        buyer_address = checksum(hosp.evm_address)
+
+        def present_proof() -> Any:
+            return esc.release_with_proof(
                 acct,
-                checksum(hosp.evm_address),
+                buyer_address,
                 order_id_bytes(o2),
                 header.amount,
                 digest,
                 leaf_index,
                 size,
-                [bytes.fromhex(h) for h in proof["path"]],
+                path,
             )
-        except Exception as e:
-            replay = getattr(e, "error_name", None) or str(e)
+
+        tx = present_proof()
+        say.say(
+            f"→ released by proof: {yuan(due2)} to the distributor, {yuan(total2 - due2)} back to the hospital "
+            f"(tx {short(tx.tx_hash.hex())}, {tx.gas_used:,} gas)"
+        )
+        try:
+            present_proof()
+            raise SystemExit("error: the escrow paid the same acceptance twice")
+        except ContractRevert as e:
+            replay = e.error_name or str(e)
         say.say(f"✗ the same proof presented again: reverted ({replay})")
         st = clients[hosp.uscc].escrow(o2.record.id)
         say.fact(
@@ -554,7 +496,6 @@ def tamper(bundle: dict[str, Any]) -> str:
 
 
 def audit(say: Narrator, bundle_path: Path, vkey: str, admin: str) -> int:
-    argv = [".venv/bin/lotproof", "audit", "verify", str(bundle_path), "--key", vkey]
     say.command(
         [
             "lotproof",
@@ -587,7 +528,6 @@ def audit(say: Narrator, bundle_path: Path, vkey: str, admin: str) -> int:
         timeout=120,
         env={**os.environ},
     )
-    del argv
     lines = (result.stdout + result.stderr).strip().splitlines()
     for line in lines[-12:]:
         say.say(f"  {line}", indent=3)

@@ -8,78 +8,29 @@ test runs between a snapshot and a revert, so tests never see each other's state
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from chain_support import Deployment, Parties
 
 from anchors.chain import Chain, connect
+from anchors.node import AnvilNode, NodeError
 
-ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 ANVIL_START_TIMEOUT = 20.0
 BACKENDS = ["eth-tester", pytest.param("anvil", marks=pytest.mark.anvil)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def anvil_url() -> Iterator[str]:
-    """A fresh anvil node on a free 127.0.0.1 port for this worker's session."""
-    if not ANVIL.is_file():
-        pytest.fail(f"anvil is missing at {ANVIL}: run `make setup` (npm ci) first")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(ANVIL),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--silent",
-            "--prune-history",
-            "--hardfork",
-            "prague",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    """A fresh anvil node on a free 127.0.0.1 port for this worker's session, stopped by PID."""
     try:
-        deadline = time.monotonic() + ANVIL_START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"anvil exited with code {process.returncode} before answering")
-            try:
-                connect(url, timeout=1.0)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"anvil did not answer on {url} within {ANVIL_START_TIMEOUT}s")
-                time.sleep(0.05)
-        yield url
+        node = AnvilNode.start(startup_timeout=ANVIL_START_TIMEOUT)
+    except NodeError as e:
+        pytest.fail(str(e))
+    try:
+        yield node.url
     finally:
-        _stop(process)
+        node.stop()
 
 
 _sessions: dict[str, Deployment] = {}

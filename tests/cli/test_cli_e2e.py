@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,15 +26,10 @@ from ledger.keyfile import FAST_FOR_TESTS, KeyMaterial, write_key_file
 from ledger.records import SigningKey
 from ledger.trade import codes
 from ledger.trade.scenario import Scenario
+from scripts.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS = "correct horse battery staple"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def lotproof(
@@ -86,49 +79,21 @@ def served(tmp_path: Path):
         keys[name] = str(path)
     admin_file = tmp_path / "admins.json"
     admin_file.write_text(json.dumps({k: v.hex() for k, v in scn.admin_keys.items()}))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "LOTPROOF_URL": url, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scripts.cli",
-            "serve",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--port",
-            str(port),
-            "--admin-file",
-            str(admin_file),
-            "--origin",
-            "lotproof.e2e/log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None:
-                raise AssertionError(server.stdout.read().decode() if server.stdout else "died")
-            time.sleep(0.1)
-        else:
-            raise AssertionError("server did not start within 30 s")
-        yield {"url": url, "env": env, "keys": keys, "tmp": tmp_path, "mah": mah, "dist": dist}
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+    with ServeProcess(
+        tmp_path / "data",
+        admin_file,
+        args=["--origin", "lotproof.e2e/log"],
+        log_path=tmp_path / "server.log",
+    ) as server:
+        env = {**os.environ, "LOTPROOF_URL": server.url, "PYTHONPATH": str(ROOT)}
+        yield {
+            "url": server.url,
+            "env": env,
+            "keys": keys,
+            "tmp": tmp_path,
+            "mah": mah,
+            "dist": dist,
+        }
 
 
 def test_participant_and_auditor_story(served) -> None:
