@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -116,12 +117,23 @@ def api_single_rate(server: ServeProcess, records: list[SignedRecord]) -> float:
         return len(records) / (time.perf_counter() - start)
 
 
-def trace_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from api.client import LotproofClient
-
+def large_ledger(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Any]]:
+    """The ``--records`` ledger for traces: a data dir holding ``ledger.db``, and its meta
+    (admin keys, wide batch id). With ``--cache DIR`` it is built once in DIR and reused by
+    later runs with the same ``--records`` and ``--holders`` (a 1M-record ledger takes many
+    minutes to build); the server only adds checkpoints to it."""
+    if args.cache is not None:
+        data_dir = Path(args.cache) / f"api-large-{args.records}-{args.holders}"
+    else:
+        data_dir = work / "large"
+    meta_path = data_dir / "bench-meta.json"
+    if meta_path.exists():
+        log(f"reusing the ledger in {data_dir}")
+        return data_dir, json.loads(meta_path.read_text())
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # an unfinished build
+    data_dir.mkdir(parents=True)
     bulk = BulkStory(args.records, wide_holders=args.holders, seed="bench-api-large")
-    data_dir = work / "large"
-    data_dir.mkdir()
     db = Database(f"sqlite:///{data_dir / 'ledger.db'}")
     led = TradeLedger(db, bulk.scn.admin_keys, MerkleLog(db))
     log(f"generating and ingesting {args.records} records (library, not timed here)")
@@ -131,7 +143,24 @@ def trace_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         led.submit(chunk)
         if led.log.size() % 100_000 < len(chunk):
             log(f"  {led.log.size()} records, {time.perf_counter() - start:.0f} s")
-    wide = bulk.wide_batch_id
+    db.close()
+    meta = {
+        "wide_batch_id": bulk.wide_batch_id,
+        "admin_keys": {k: v.hex() for k, v in bulk.scn.admin_keys.items()},
+        "build_seconds": round(time.perf_counter() - start, 1),
+    }
+    meta_path.write_text(json.dumps(meta))
+    return data_dir, meta
+
+
+def trace_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from api.client import LotproofClient
+
+    data_dir, meta = large_ledger(args, work)
+    admin_keys = {k: bytes.fromhex(v) for k, v in meta["admin_keys"].items()}
+    wide = meta["wide_batch_id"]
+    db = Database(f"sqlite:///{data_dir / 'ledger.db'}")
+    led = TradeLedger(db, admin_keys, MerkleLog(db))
     lib_times = []
     for _ in range(args.trace_runs):
         t = time.perf_counter()
@@ -139,9 +168,11 @@ def trace_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         lib_times.append((time.perf_counter() - t) * 1000)
     holders = len(fwd.holders)
     db.close()
-    server = start_server(data_dir, bulk.scn.admin_keys)
+    server = start_server(data_dir, admin_keys)
     try:
-        client = LotproofClient(server.url, bulk.scn.admin, timeout=300)
+        # The admin's key is derived from the story's seed: rebuild it without the records.
+        admin = BulkStory(args.records, wide_holders=args.holders, seed="bench-api-large").scn.admin
+        client = LotproofClient(server.url, admin, timeout=300)
         client.checkpoint_now()
         times = []
         answer: dict[str, Any] = {}
@@ -185,41 +216,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--trace-runs", type=int, default=15)
     ap.add_argument("--skip-trace", action="store_true")
+    ap.add_argument("--skip-submit", action="store_true")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep the --records ledger in this directory and reuse it on later runs",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     results: dict[str, Any] = {"load_average": os.getloadavg()[0], "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         work = Path(tmp)
-        log(f"generating {args.submit_records} fresh records")
-        records, admin = fresh_records(args.submit_records, min(args.holders, 200))
-        log("library ingest (yardstick)")
-        lib = library_rate(records, admin, f"sqlite:///{work / 'lib.db'}", args.batch)
-        lib_single = library_single_rate(
-            records[: args.single_records], admin, f"sqlite:///{work / 'lib1.db'}"
-        )
-        log("API batch submission")
-        server = start_server(work / "batch", admin)
-        try:
-            batch = api_batch_rate(server, records, args.batch)
-        finally:
-            server.stop()
-        log("API single-record submission")
-        server = start_server(work / "single", admin)
-        try:
-            single = api_single_rate(server, records[: args.single_records])
-        finally:
-            server.stop()
-        results["submission"] = {
-            "records": len(records),
-            "library_ingest_per_s": round(lib),
-            "api_batch_per_s": round(batch),
-            "api_batch_vs_library": round(batch / lib, 3),
-            "api_single_per_s": round(single),
-            "library_single_per_s": round(lib_single),
-            "api_single_vs_library_single": round(single / lib_single, 3),
-            "batch_size": args.batch,
-        }
-        log(json.dumps(results["submission"]))
+        if not args.skip_submit:
+            log(f"generating {args.submit_records} fresh records")
+            records, admin = fresh_records(args.submit_records, min(args.holders, 200))
+            log("library ingest (yardstick)")
+            lib = library_rate(records, admin, f"sqlite:///{work / 'lib.db'}", args.batch)
+            lib_single = library_single_rate(
+                records[: args.single_records], admin, f"sqlite:///{work / 'lib1.db'}"
+            )
+            log("API batch submission")
+            server = start_server(work / "batch", admin)
+            try:
+                batch = api_batch_rate(server, records, args.batch)
+            finally:
+                server.stop()
+            log("API single-record submission")
+            server = start_server(work / "single", admin)
+            try:
+                single = api_single_rate(server, records[: args.single_records])
+            finally:
+                server.stop()
+            results["submission"] = {
+                "records": len(records),
+                "library_ingest_per_s": round(lib),
+                "api_batch_per_s": round(batch),
+                "api_batch_vs_library": round(batch / lib, 3),
+                "api_single_per_s": round(single),
+                "library_single_per_s": round(lib_single),
+                "api_single_vs_library_single": round(single / lib_single, 3),
+                "batch_size": args.batch,
+            }
+            log(json.dumps(results["submission"]))
         if not args.skip_trace:
             results["trace"] = trace_bench(args, work)
             log(json.dumps(results["trace"]))
