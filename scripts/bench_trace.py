@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ledger.records import SignedRecord, verify_record
+from ledger.records import RECORD_VERSION, SignedRecord, verify_record
 from ledger.storage.db import Database
 from ledger.storage.log import MerkleLog
 from ledger.trade.ledger import TradeLedger
@@ -166,13 +166,12 @@ def generate(path: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cache_key(args: argparse.Namespace) -> str:
-    """Names a generated file by what determines its content: the generator's parameters
-    and the source of the generator and of the record format."""
-    root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for source in ("ledger/trade/scenario.py", "ledger/records.py", "ledger/canonical.py"):
-        h.update((root / source).read_bytes())
-    return f"n{args.records}-h{args.holders}-c{args.chunk}-{h.hexdigest()[:12]}"
+    """Names a generated file by what determines its content: the generator's parameters,
+    its source and the record format's version (a file that no longer parses is refused by
+    ``SignedRecord.from_json`` when read)."""
+    source = (Path(__file__).resolve().parent.parent / "ledger/trade/scenario.py").read_bytes()
+    h = hashlib.sha256(source + f"record v{RECORD_VERSION}".encode()).hexdigest()[:12]
+    return f"n{args.records}-h{args.holders}-c{args.chunk}-{h}"
 
 
 def records_file(work: Path, args: argparse.Namespace) -> tuple[Path, dict[str, Any], float]:
