@@ -50,6 +50,9 @@ def create_app(settings: Settings, service: LedgerService | None = None) -> Fast
     for module in (auth, records, checkpoints, trace, escrow):
         app.include_router(module.router)
     app.include_router(trace.public)
+    from api.routes import epcis  # GS1 EPCIS 2.0 export (docs/epcis.md)
+
+    app.include_router(epcis.router)
 
     @app.get("/healthz", tags=["log"])
     def healthz() -> dict[str, Any]:
