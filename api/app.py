@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import auth, checkpoints, escrow, records, trace
+from api.routes import auth, checkpoints, escrow, licences, records, trace
 from api.service import LedgerService
 from api.settings import Settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings, service: LedgerService | None = None) -> Fast
     )
     app.state.service = svc
     install_error_handlers(app)
-    for module in (auth, records, checkpoints, trace, escrow):
+    for module in (auth, records, checkpoints, trace, escrow, licences):
         app.include_router(module.router)
     app.include_router(trace.public)
     from api.routes import epcis  # GS1 EPCIS 2.0 export (docs/epcis.md)
