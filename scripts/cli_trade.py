@@ -331,7 +331,10 @@ def _invoice_issue(args: argparse.Namespace) -> int:
     if not args.buyer:
         if not args.order:
             raise MalformedInputError("give the buyer's USCC with --buyer (or --order to use its)")
-        body["buyer"] = _record_body(client, args.order)["buyer"]
+        buyer = _record_body(client, args.order).get("buyer")
+        if not isinstance(buyer, str):
+            raise MalformedInputError(f"record {args.order} is not an order")
+        body["buyer"] = buyer
 
     def describe(_: SignedRecord) -> str:
         units = sum(ln["quantity"] for ln in lines)
@@ -530,8 +533,23 @@ def _keys_rotate(args: argparse.Namespace) -> int:
             text += f"; new key file {args.new_out}"
         return text
 
+    from api.client import ApiError
+
     try:
         _submit_body(args, m, "key_rotation", body, describe)
+    except ApiError as e:
+        if partial is not None and (e.status == 0 or e.status >= 500):
+            # No clear answer: the ledger may hold the new key, so its file must stay.
+            raise ApiError(
+                e.status,
+                e.kind,
+                f"{e.message}; the new key is kept in {partial} in case the ledger took the"
+                " rotation (if licence list works with that key file, it did)",
+                e.rule_id,
+            ) from None
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
     except BaseException:
         if partial is not None:
             partial.unlink(missing_ok=True)

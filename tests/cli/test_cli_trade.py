@@ -471,6 +471,22 @@ def test_invoice_issue(served: Served, capsys) -> None:
         "no-such-invoice",
         *served.as_("dist1"),
     )
+    # --order naming a record that is not an order: exit 2, nothing written.
+    before = served.size()
+    code, _, err = cli(
+        capsys,
+        "invoice",
+        "issue",
+        "--number",
+        "44001239",
+        "--order",
+        served.ids["ship_a"],
+        "--line",
+        line,
+        *served.as_("mah"),
+    )
+    assert code == 2 and f"record {served.ids['ship_a']} is not an order" in err, err
+    assert served.size() == before
     for bad, field in (
         (f"{AMOXICILLIN}:{AMX_LOT}:100:150.00", "amount (fen)"),
         (f"{AMOXICILLIN}:{AMX_LOT}:1e2:15000", "quantity"),
@@ -848,6 +864,22 @@ def test_keys_rotate_and_revoke(served: Served, capsys, tmp_path: Path) -> None:
         served, capsys, "KEY-REVOKED", "keys", "rotate", *old, "--new-out", str(lost), "--fast-kdf"
     )
     assert not lost.exists() and not Path(f"{lost}.partial").exists()
+
+    # No answer at all: the new key file is kept aside, in case the ledger took it.
+    unsure = tmp_path / "unsure.key"
+    code, out, err = cli(
+        capsys,
+        "keys",
+        "rotate",
+        *with_new,
+        "--new-out",
+        str(unsure),
+        "--fast-kdf",
+        "--url",
+        f"http://127.0.0.1:{free_port()}",
+    )
+    assert code == 2 and "cannot reach" in err and f"{unsure}.partial" in err, err
+    assert err.count("\n") == 1 and Path(f"{unsure}.partial").exists() and not unsure.exists()
 
     # A third key made with keys new, added by the new key; the admin revokes it.
     third = tmp_path / "third.key"
