@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from ledger.keyfile import FAST_FOR_TESTS, INTERACTIVE, KeyMaterial, read_public
 from ledger.records import SignedRecord, SigningKey, make_record
 from ledger.trade import codes
 from ledger.trade.bodies import parse_body
-from ledger.trade.uscc import make_uscc
+from ledger.trade.uscc import make_uscc, verify_uscc
 from scripts.cli import EXIT_OK, Subparsers, command_group
 from scripts.cli_participant import (
     _actor,
@@ -226,13 +227,17 @@ def _licences_request(client: Any, holder: str, on: str | None) -> dict[str, Any
 def _licence_list(args: argparse.Namespace) -> int:
     if args.on is not None:
         codes.parse_date(args.on, "--on")
+    if args.holder is not None:
+        verify_uscc(args.holder, "holder")
     m = _material(args)
     holder = args.holder or _actor(m)
     answer = _licences_request(_client(args, m), holder, args.on)
     summary = answer["summary"]
     if args.out:
         try:
-            Path(args.out).write_text(_json_dump(answer["bundle"]), encoding="utf-8")
+            Path(args.out).write_text(
+                json.dumps(answer["bundle"], ensure_ascii=False), encoding="utf-8"
+            )
         except OSError as e:
             raise MalformedInputError(f"cannot write {args.out}: {e.strerror}") from None
     lines = [f"licences of {holder} on {summary['day']}:"]
@@ -249,12 +254,6 @@ def _licence_list(args: argparse.Namespace) -> int:
         lines.append(f"proof bundle written to {args.out}")
     _out(args, summary if args.out else answer, "\n".join(lines))
     return EXIT_OK
-
-
-def _json_dump(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
 
 
 # --- products ------------------------------------------------------------------------------------

@@ -319,6 +319,7 @@ def test_licence_record_list_and_withdraw(served: Served, capsys, tmp_path: Path
     malformed(
         served, capsys, "--on", "licence", "list", "--on", "2026-13-01", *served.as_("dist2")[2:]
     )
+    malformed(served, capsys, "holder", "licence", "list", "9144", *served.as_("dist2")[2:])
 
     # The reviewer withdraws it (a correction); the list shows it withdrawn.
     answer = accepted(
