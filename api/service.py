@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import secrets
 import threading
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -35,6 +36,8 @@ from ledger.bundle import (
     PUBLIC_REDACTED_TYPES,
     AnchorRef,
     Bundle,
+    inclusion_multiproof,
+    is_plain_leaf,
 )
 from ledger.checkpoint import NoteSigner, NoteVerifier, generate_note_keys
 from ledger.errors import MalformedInputError, NotFoundError
@@ -94,9 +97,51 @@ class BundleAnswer:
         return Bundle.from_json(orjson.dumps(self.bundle))
 
 
-def _record_meta(raw: bytes) -> tuple[str, str]:
-    record = orjson.loads(raw)["record"]
-    return str(record["type"]), str(record["key_id"])
+class _Stored(NamedTuple):
+    """A log entry as bundles use it (immutable, so cached): the leaf, its hash, the signed
+    record's canonical JSON, and what bundles need to know about them."""
+
+    leaf: bytes
+    leaf_hash: bytes
+    record: bytes
+    type: str
+    key_id: str
+    plain: bool
+    """The leaf is the plain leaf of the record (no escrow fields): bundles omit it."""
+    fragment: orjson.Fragment
+
+
+def _stored(leaf: bytes, leaf_hash: bytes, record: bytes) -> _Stored:
+    envelope = orjson.loads(record)["record"]
+    record_type = str(envelope["type"])
+    plain = is_plain_leaf(leaf, record_type, hashlib.sha256(record).digest())
+    return _Stored(
+        leaf,
+        leaf_hash,
+        record,
+        record_type,
+        str(envelope["key_id"]),
+        plain,
+        orjson.Fragment(record),
+    )
+
+
+class _CachedNodes:
+    """Perfect subtree hashes of the log, served from memory once read: they never change."""
+
+    def __init__(self, log: MerkleLog, cache: dict[tuple[int, int], bytes], tx: Transaction):
+        self.log, self.cache, self.tx = log, cache, tx
+
+    def read_nodes(self, ids: Iterable[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
+        cache = self.cache
+        wanted = set(ids)
+        missing = sorted(wanted - cache.keys())
+        if len(cache) + len(missing) > NODE_CACHE_SIZE:
+            cache.clear()
+            missing = sorted(wanted)
+        for begin in range(0, len(missing), 5000):
+            cache.update(self.log.read_nodes(missing[begin : begin + 5000], self.tx))
+        return cache
 
 
 class LedgerService:
@@ -127,7 +172,7 @@ class LedgerService:
         self._pending_accounts: list[str] = []
         self._submit_lock = threading.Lock()
         self._node_cache: dict[tuple[int, int], bytes] = {}
-        self._entry_cache: dict[int, tuple[bytes, bytes, bytes]] = {}
+        self._entry_cache: dict[int, _Stored] = {}
         self._pending_lock = threading.Lock()
         from api.sequencer import Sequencer
 
@@ -338,40 +383,29 @@ class LedgerService:
                 f"entry {late[0]} is not covered by checkpoint {cp.tree_size} yet; retry"
             )
         stored = self._entries(tx, {i for i in wanted if i < cp.tree_size})
-        # Stored records were fully checked on the way in: read only their type and key id.
-        meta = {i: _record_meta(rec) for i, (_, _, rec) in stored.items()}
-        signers, extra = self._signer_leaves(tx, {k for _, k in meta.values()})
+        signers, extra = self._signer_leaves(tx, {e.key_id for e in stored.values()})
         missing = {i for i in extra - stored.keys() if i < cp.tree_size}
         if missing:
-            more = self._entries(tx, missing)
-            stored.update(more)
-            meta.update({i: _record_meta(rec) for i, (_, _, rec) in more.items()})
-        paths = self._inclusion_paths(tx, sorted(stored), cp.tree_size)
+            stored.update(self._entries(tx, missing))
+        indices = sorted(stored)
+        proof = inclusion_multiproof(
+            _CachedNodes(self.log, self._node_cache, tx), indices, cp.tree_size
+        )
         entries: list[dict[str, Any]] = []
         used_keys: set[str] = set()
-        for i, (leaf, leaf_hash, rec) in sorted(stored.items()):
-            record_type, key_id = meta[i]
-            path = [h.hex() for h in paths[i]]
-            if record_type in redact:
+        for i in indices:
+            e = stored[i]
+            if e.type in redact:
                 entries.append(
-                    {
-                        "leaf_index": i,
-                        "leaf_hash": leaf_hash.hex(),
-                        "redacted": record_type,
-                        "inclusion_path": path,
-                    }
+                    {"leaf_index": i, "leaf_hash": e.leaf_hash.hex(), "redacted": e.type}
                 )
                 continue
-            used_keys.add(key_id)
-            entries.append(
-                {
-                    "leaf_index": i,
-                    "leaf": leaf.hex(),
-                    # The stored bytes are the record's canonical JSON: embed them as they are.
-                    "record": orjson.Fragment(rec),
-                    "inclusion_path": path,
-                }
-            )
+            used_keys.add(e.key_id)
+            # The stored bytes are the record's canonical JSON: embed them as they are.
+            if e.plain:
+                entries.append({"leaf_index": i, "record": e.fragment})
+            else:
+                entries.append({"leaf_index": i, "leaf": e.leaf.hex(), "record": e.fragment})
         anchor = self._anchor_ref(tx, cp)
         return {
             "format": BUNDLE_FORMAT,
@@ -379,6 +413,7 @@ class LedgerService:
             "query": query,
             "checkpoint": cp.note,
             "entries": entries,
+            "inclusion_proof": [h.hex() for h in proof],
             "signers": dict(sorted(signers.items())),
             "admins": {
                 key_id_for(k): {"uscc": u, "public_key": k.hex()}
@@ -397,10 +432,8 @@ class LedgerService:
             "anchor": None if anchor is None else anchor.to_dict(),
         }
 
-    def _entries(
-        self, tx: Transaction, indices: Iterable[int]
-    ) -> dict[int, tuple[bytes, bytes, bytes]]:
-        out: dict[int, tuple[bytes, bytes, bytes]] = {}
+    def _entries(self, tx: Transaction, indices: Iterable[int]) -> dict[int, _Stored]:
+        out: dict[int, _Stored] = {}
         wanted = set(indices)
         cache = self._entry_cache
         for index in list(wanted):
@@ -421,29 +454,9 @@ class LedgerService:
             ):
                 if record is None:
                     continue
-                found = (bytes(leaf), bytes(leaf_hash), bytes(record))
+                found = _stored(bytes(leaf), bytes(leaf_hash), bytes(record))
                 out[int(index)] = cache[int(index)] = found
         return out
-
-    def _inclusion_paths(
-        self, tx: Transaction, indices: Sequence[int], size: int
-    ) -> dict[int, list[bytes]]:
-        """Inclusion proofs of many leaves in one tree: one batched read of every node.
-
-        Perfect subtree hashes never change once written, so they are served from memory.
-        """
-        cache = self._node_cache
-
-        def read(ids: set[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
-            missing = sorted(ids - cache.keys())
-            if len(cache) + len(missing) > NODE_CACHE_SIZE:
-                cache.clear()
-                missing = sorted(ids)
-            for begin in range(0, len(missing), 5000):
-                cache.update(self.log.read_nodes(missing[begin : begin + 5000], tx))
-            return cache
-
-        return inclusion_paths(indices, size, read)
 
     def _record_leaves(self, tx: Transaction, record_ids: Iterable[str]) -> dict[str, int]:
         ids = sorted(set(record_ids))

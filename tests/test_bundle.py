@@ -20,13 +20,14 @@ from ledger.bundle import (
     Trace,
     build_bundle,
     check_bundle,
+    plain_leaf,
     verify_bundle,
 )
 from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
 from ledger.errors import MalformedInputError
 from ledger.leaf import LeafHeader, LeafKind, encode_leaf
 from ledger.merkle import MemoryTree
-from ledger.records import SigningKey, make_record
+from ledger.records import SignedRecord, SigningKey, make_record
 from ledger.trade.uscc import make_uscc
 
 ADMIN = make_uscc("91110000000000001")
@@ -37,6 +38,15 @@ REVIEWER = make_uscc("91110000000000005")
 PRODUCT = "8612345"
 LOT = "L2026A"
 DAY = "2026-03-02T08:00:00Z"
+ESCROW_HEADER = LeafHeader(
+    LeafKind.ACCEPTANCE,
+    chain_id=131277322940537,
+    escrow=bytes.fromhex("11" * 20),
+    order_id=bytes.fromhex("22" * 32),
+    buyer=bytes.fromhex("33" * 20),
+    seller=bytes.fromhex("44" * 20),
+    amount=50000 * 10**16,
+)
 
 
 @dataclass
@@ -48,22 +58,17 @@ class MiniLog:
     records: list[Any] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)
 
-    def add(self, signed: Any) -> int:
+    def add(self, signed: Any, header: LeafHeader | None = None) -> int:
         kind = LeafKind.for_record_type(signed.record.type)
-        leaf = encode_leaf(LeafHeader(kind), signed.digest())
+        leaf = encode_leaf(header or LeafHeader(kind), signed.digest())
         index = self.tree.append(leaf)
         self.leaves.append(leaf)
         self.records.append(signed)
         self.ids[signed.record.id] = index
         return index
 
-    def entry(self, index: int, size: int) -> Entry:
-        return Entry(
-            leaf_index=index,
-            inclusion_path=tuple(self.tree.inclusion_proof(index, size)),
-            leaf=self.leaves[index],
-            record=self.records[index],
-        )
+    def entry(self, index: int) -> Entry:
+        return Entry(leaf_index=index, leaf=self.leaves[index], record=self.records[index])
 
 
 @dataclass
@@ -82,16 +87,19 @@ class World:
         size: int | None = None,
         redact: frozenset[str] = frozenset(),
         anchor: AnchorRef | None = None,
+        omit: frozenset[str] = frozenset(),
     ) -> Bundle:
         size = self.log.tree.size if size is None else size
         note = sign_checkpoint(
             Checkpoint("lotproof.test/log", size, self.log.tree.root(size)), [self.signer]
         )
-        entries = [self.log.entry(i, size) for i in range(size)]
+        skip = {self.idx[name] for name in omit}
+        entries = [self.log.entry(i) for i in range(size) if i not in skip]
         return build_bundle(
             checkpoint=note,
             entries=entries,
             signers=self.signers,
+            tree=self.log.tree,
             trace=Trace(
                 "forward",
                 self.idx[start],
@@ -126,9 +134,11 @@ def make_world(
     keys = {who: SigningKey.generate() for who in (ADMIN, MAH, DIST, HOSP, REVIEWER)}
     idx: dict[str, int] = {}
 
-    def add(name: str, who: str, type_: str, body: dict[str, Any]) -> None:
+    def add(
+        name: str, who: str, type_: str, body: dict[str, Any], header: LeafHeader | None = None
+    ) -> None:
         signed = make_record(keys[who], type_, who, body, time=DAY, record_id=name)
-        idx[name] = log.add(signed)
+        idx[name] = log.add(signed, header)
 
     def enrol(name: str, who: str, roles: list[str], **extra: Any) -> None:
         body = {
@@ -218,6 +228,7 @@ def make_world(
         DIST,
         "acceptance",
         {"shipment": "ship-1", "lines": [{"line": 0, "accepted": 100, "rejected": 0}]},
+        ESCROW_HEADER,  # an escrowed order: the leaf carries the payment's terms
     )
     add(
         "order-2",
@@ -293,6 +304,10 @@ def test_a_complete_trace_bundle_verifies(world: World) -> None:
 def test_json_round_trip_is_byte_identical(world: World) -> None:
     bundle = world.bundle(links=TRACE, start="batch")
     data = bundle.to_json()
+    doc = bundle.to_dict()
+    # Only the escrowed acceptance's leaf travels; every other leaf is the plain leaf.
+    assert [e["record"]["record"]["id"] for e in doc["entries"] if "leaf" in e] == ["accept-1"]
+    assert not any("inclusion_path" in e for e in doc["entries"])
     again = Bundle.from_json(data)
     assert again.to_json() == data
     assert check_bundle(again, [world.signer.verifier()]).ok
@@ -303,8 +318,15 @@ def _failed_checks(bundle: Bundle, world: World) -> set[str]:
     return {f.check for f in report.failures}
 
 
+def _with_proof(world: World) -> Bundle:
+    """The trace bundle without the product entry, so its inclusion proof is not empty."""
+    bundle = world.bundle(links=TRACE, start="batch", omit=frozenset({"product"}))
+    assert bundle.inclusion_proof
+    return bundle
+
+
 def _mutate(world: World, mutate: Callable[[dict[str, Any]], None]) -> Bundle:
-    doc = copy.deepcopy(world.bundle(links=TRACE, start="batch").to_dict())
+    doc = copy.deepcopy(_with_proof(world).to_dict())
     mutate(doc)
     return Bundle.from_dict(json.loads(json.dumps(doc)))
 
@@ -320,12 +342,16 @@ def _flip_hex(text: str, at: int = 0) -> str:
     return text[:at] + ("1" if text[at] == "0" else "0") + text[at + 1 :]
 
 
+def _plain_leaf_hex(entry: dict[str, Any]) -> str:
+    return plain_leaf(SignedRecord.from_dict(entry["record"])).hex()
+
+
 TAMPERINGS: dict[str, tuple[Callable[[dict[str, Any]], None], set[str]]] = {
     "edited shipped quantity": (
         lambda d: _entry_of(d, "ship-2")["record"]["record"]["body"]["lines"][0].__setitem__(
             "quantity", 4000
         ),
-        {"leaf", "signature"},
+        {"inclusion", "signature"},
     ),
     "swapped signature": (
         lambda d: _entry_of(d, "ship-2")["record"].__setitem__(
@@ -333,17 +359,37 @@ TAMPERINGS: dict[str, tuple[Callable[[dict[str, Any]], None], set[str]]] = {
         ),
         {"signature"},
     ),
-    "flipped inclusion path bit": (
-        lambda d: _entry_of(d, "batch")["inclusion_path"].__setitem__(
-            0, _flip_hex(_entry_of(d, "batch")["inclusion_path"][0])
+    "flipped inclusion proof bit": (
+        lambda d: d["inclusion_proof"].__setitem__(0, _flip_hex(d["inclusion_proof"][0])),
+        {"inclusion"},
+    ),
+    "inclusion proof hash dropped": (lambda d: d["inclusion_proof"].pop(), {"inclusion"}),
+    "inclusion proof hash added": (
+        lambda d: d["inclusion_proof"].append(d["inclusion_proof"][0]),
+        {"inclusion"},
+    ),
+    "entry moved to another leaf index": (
+        # the last licence (#9) claims the product's place (#10, not in the bundle)
+        lambda d: next(e for e in d["entries"] if e["leaf_index"] == 9).__setitem__(
+            "leaf_index", 10
         ),
         {"inclusion"},
     ),
-    "edited leaf header": (
+    "edited escrow amount in a leaf": (
         lambda d: _entry_of(d, "accept-1").__setitem__(
             "leaf", _flip_hex(_entry_of(d, "accept-1")["leaf"], 2 * 32 * 7 + 10)
         ),
         {"inclusion"},
+    ),
+    "escrow leaf dropped (the plain leaf is derived)": (
+        lambda d: _entry_of(d, "accept-1").pop("leaf"),
+        {"inclusion"},
+    ),
+    "leaf given for a record that has none": (
+        lambda d: _entry_of(d, "accept-2").__setitem__(
+            "leaf", _flip_hex(_plain_leaf_hex(_entry_of(d, "accept-2")), 2 * 32 * 2 - 1)
+        ),
+        {"leaf", "inclusion"},
     ),
     "checkpoint root replaced": (
         lambda d: d.__setitem__(
@@ -466,14 +512,19 @@ def test_public_redaction_keeps_the_bundle_verifiable(world: World) -> None:
 
 MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
     "wrong format": lambda d: d.__setitem__("format", "other"),
-    "future version": lambda d: d.__setitem__("version", 2),
+    "future version": lambda d: d.__setitem__("version", 3),
+    "version 1": lambda d: d.__setitem__("version", 1),
+    "missing inclusion proof": lambda d: d.pop("inclusion_proof"),
+    "version 1 entry field": lambda d: d["entries"][0].__setitem__("inclusion_path", []),
+    "null leaf": lambda d: d["entries"][0].__setitem__("leaf", None),
     "unknown top-level field": lambda d: d.__setitem__("extra", 1),
     "entries unsorted": lambda d: d["entries"].reverse(),
     "duplicate entry": lambda d: d["entries"].append(d["entries"][-1]),
     "short leaf": lambda d: d["entries"][0].__setitem__("leaf", "00" * 10),
-    "uppercase path hash": lambda d: d["entries"][0]["inclusion_path"].__setitem__(
-        0, d["entries"][0]["inclusion_path"][0].upper()
+    "uppercase proof hash": lambda d: d["inclusion_proof"].__setitem__(
+        0, d["inclusion_proof"][0].upper()
     ),
+    "short proof hash": lambda d: d["inclusion_proof"].__setitem__(0, "ab" * 31),
     "signer names a missing entry": lambda d: d["signers"].__setitem__("0" * 16, 10**6),
     "link to a missing entry": lambda d: d["trace"]["links"].append({"from": 0, "to": 10**6}),
     "checkpoint not a note": lambda d: d.__setitem__("checkpoint", "hello"),
@@ -485,7 +536,7 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_malformed_bundles_raise_malformed_input(world: World, name: str) -> None:
-    doc = copy.deepcopy(world.bundle(links=TRACE, start="batch").to_dict())
+    doc = copy.deepcopy(_with_proof(world).to_dict())
     MALFORMED[name](doc)
     with pytest.raises(MalformedInputError):
         Bundle.from_json(json.dumps(doc))
@@ -495,7 +546,14 @@ def test_floats_and_garbage_are_malformed() -> None:
     with pytest.raises(MalformedInputError):
         Bundle.from_json(b"{not json")
     with pytest.raises(MalformedInputError):
-        Bundle.from_json(b'{"format": "lotproof-bundle", "version": 1.0}')
+        Bundle.from_json(b'{"format": "lotproof-bundle", "version": 2.0}')
+
+
+def test_a_version_1_bundle_is_refused_by_name(world: World) -> None:
+    doc = world.bundle(links=TRACE, start="batch").to_dict()
+    doc["version"] = 1
+    with pytest.raises(MalformedInputError, match="version 1 is no longer read"):
+        Bundle.from_dict(doc)
 
 
 def test_pinned_admin_keys(world: World) -> None:
