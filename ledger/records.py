@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -155,6 +156,7 @@ class SignedRecord:
     record: Record
     signature: bytes
     _canonical: bytes = field(default=b"", repr=False, compare=False)
+    _digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.signature, bytes) or len(self.signature) != 64:
@@ -196,8 +198,12 @@ class SignedRecord:
         return self._canonical
 
     def digest(self) -> bytes:
-        """SHA-256 of the canonical signed record: what the leaf carries."""
-        return hashlib.sha256(self._canonical).digest()
+        """SHA-256 of the canonical signed record: what the leaf carries (computed once)."""
+        digest = self._digest
+        if not digest:
+            digest = hashlib.sha256(self._canonical).digest()
+            object.__setattr__(self, "_digest", digest)
+        return digest
 
 
 class SigningKey:
@@ -260,6 +266,21 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes, what: 
         nacl.signing.VerifyKey(public_key).verify(message, signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError) as e:
         raise SignatureError(f"signature on {what} does not verify") from e
+
+
+def verify_many(jobs: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """Check many (public key, record canonical bytes, signature) triples; True where the
+    signature verifies over ``SIGNING_DOMAIN || canonical``. Plain bytes in and booleans out,
+    so a process pool can run it (``TradeLedger.preverify``)."""
+    out: list[bool] = []
+    for public_key, canonical, signature in jobs:
+        try:
+            nacl.signing.VerifyKey(public_key).verify(SIGNING_DOMAIN + canonical, signature)
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
+            out.append(False)
+        else:
+            out.append(True)
+    return out
 
 
 def verify_record(signed: SignedRecord, public_key: bytes) -> None:

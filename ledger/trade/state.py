@@ -37,7 +37,7 @@ from typing import Any, ClassVar, TypeVar
 
 import orjson
 
-from ledger.storage.db import Database, Transaction
+from ledger.storage.db import POSTGRES, Database, Transaction
 
 SCHEMA_COMPONENT = "trade"
 SCHEMA_VERSION = 1
@@ -546,21 +546,62 @@ def load_all(tx: Transaction, cls: type[R]) -> list[R]:
 
 
 def upsert(tx: Transaction, cls: type[Row], rows: Iterable[Row]) -> None:
+    """Insert or update ``rows`` (by key, each key once). PostgreSQL gets ONE statement for
+    all of them (the rows as one JSON parameter, bytes as hex), SQLite an ``executemany``
+    (no round trips there)."""
     rows = list(rows)
     if not rows:
         return
-    cols = cls.columns()
-    updates = [c for c in cols if c not in cls.KEY]
-    sql = (
-        f"INSERT INTO {cls.TABLE} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        f" ON CONFLICT ({', '.join(cls.KEY)}) DO "
-        + (
-            "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
-            if updates
-            else "NOTHING"
+    values = [r.values() for r in rows]
+    if tx.dialect is not POSTGRES:
+        tx.executemany(_upsert_sql(cls, pg=False), values)
+        return
+    blobs = _blob_columns(cls)
+    if blobs:
+        values = [
+            tuple(v.hex() if i in blobs and v is not None else v for i, v in enumerate(row))
+            for row in values
+        ]
+    tx.execute(_upsert_sql(cls, pg=True), (orjson.dumps(values).decode(),))
+
+
+_UPSERT_SQL: dict[tuple[type, bool], str] = {}
+_BLOBS: dict[type, frozenset[int]] = {}
+
+
+def _kinds(cls: type[Row]) -> list[str]:
+    """Each column's Python type name (``str``, ``int``, ``bytes``), optional or not."""
+    return [str(f.type).split(" |")[0] for f in fields(cls)]  # type: ignore[arg-type]
+
+
+def _blob_columns(cls: type[Row]) -> frozenset[int]:
+    found = _BLOBS.get(cls)
+    if found is None:
+        found = _BLOBS[cls] = frozenset(i for i, k in enumerate(_kinds(cls)) if k == "bytes")
+    return found
+
+
+def _upsert_sql(cls: type[Row], *, pg: bool) -> str:
+    sql = _UPSERT_SQL.get((cls, pg))
+    if sql is None:
+        cols = cls.columns()
+        updates = [c for c in cols if c not in cls.KEY]
+        if pg:
+            cast = {"str": "r->>{}", "int": "(r->>{})::bigint", "bytes": "decode(r->>{}, 'hex')"}
+            picks = ", ".join(cast[k].format(i) for i, k in enumerate(_kinds(cls)))
+            source = f"SELECT {picks} FROM jsonb_array_elements(?::jsonb) AS r"
+        else:
+            source = f"VALUES ({', '.join('?' * len(cols))})"
+        sql = _UPSERT_SQL[cls, pg] = (
+            f"INSERT INTO {cls.TABLE} ({', '.join(cols)}) {source}"
+            f" ON CONFLICT ({', '.join(cls.KEY)}) DO "
+            + (
+                "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
+                if updates
+                else "NOTHING"
+            )
         )
-    )
-    tx.executemany(sql, [r.values() for r in rows])
+    return sql
 
 
 IN_CHUNK = 500
@@ -801,8 +842,8 @@ class WorkingState:
         if shipments:
             upsert(self.tx, EdgeRow, [e for s in shipments.values() for e in s.edges()])
         for table, appended in self.appends.items():
-            if appended:
-                upsert(self.tx, TABLES[table], appended)
+            if appended:  # by key, the last one wins (one PostgreSQL statement takes a key once)
+                upsert(self.tx, TABLES[table], {r.key: r for r in appended}.values())
 
     def commit_to_cache(self, log_size: int) -> None:
         """After the transaction committed: the overlay becomes committed state."""
