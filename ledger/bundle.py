@@ -575,7 +575,8 @@ def _parse_bundle(data: JsonValue) -> Bundle:
                 f"bundle.signers.{key_id} names entry {index}, which the bundle does not hold"
             )
     admins: dict[str, AdminKey] = {}
-    raw_admins = d.get("admins") or {}
+    raw_admins = d.get("admins")
+    raw_admins = {} if raw_admins is None else raw_admins
     if not isinstance(raw_admins, dict):
         raise MalformedInputError("bundle.admins must be an object {key_id: {uscc, public_key}}")
     for key_id, raw in raw_admins.items():
@@ -637,7 +638,8 @@ def _parse_bundle(data: JsonValue) -> Bundle:
                 a["consistency_path"], "bundle.anchor.consistency_path", MAX_PATH
             ),
         )
-    query = d.get("query") or {}
+    query = d.get("query")
+    query = {} if query is None else query
     if not isinstance(query, dict):
         raise MalformedInputError("bundle.query must be an object")
     return Bundle(
@@ -1069,7 +1071,11 @@ def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
             c.fail("link", subject, "an end of this link has a malformed body")
             continue
         ok = _check_link(c, subject, a, b)
-        if ok and isinstance(bb, bodies.Shipment):
+        if (
+            ok
+            and isinstance(bb, bodies.Shipment)
+            and isinstance(ba, bodies.Batch | bodies.Acceptance)
+        ):
             sources_of[b.leaf_index].append(a)
 
     # Quantity conservation per holder and lot over what the bundle shows.

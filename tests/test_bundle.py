@@ -6,9 +6,12 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.bundle import (
     PUBLIC_REDACTED_TYPES,
@@ -20,13 +23,15 @@ from ledger.bundle import (
     Trace,
     build_bundle,
     check_bundle,
+    inclusion_multiproof,
     plain_leaf,
     verify_bundle,
+    verify_multiproof,
 )
 from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
-from ledger.errors import MalformedInputError
+from ledger.errors import IndexRangeError, MalformedInputError, ProofSizeError, RootMismatchError
 from ledger.leaf import LeafHeader, LeafKind, encode_leaf
-from ledger.merkle import MemoryTree
+from ledger.merkle import MemoryTree, hash_leaf, root_from_leaf_hashes
 from ledger.records import SignedRecord, SigningKey, make_record
 from ledger.trade.uscc import make_uscc
 
@@ -581,3 +586,133 @@ def test_a_record_its_signer_may_not_write_fails_the_role_check() -> None:
     w.idx["fake"] = w.log.add(make_record(w.keys[DIST], "batch", DIST, body, time=DAY))
     report = check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
     assert [(f.check, f.subject.split()[1]) for f in report.failures] == [("role", "batch")]
+
+
+# --- the shared inclusion proof -----------------------------------------------------------------
+
+
+def _naive_proof(hashes: list[bytes], wanted: set[int], lo: int, hi: int) -> list[bytes]:
+    """docs/bundle.md §4.3 read literally: MTH of every entry-free subtree, in walk order."""
+    if not any(lo <= i < hi for i in wanted):
+        return [root_from_leaf_hashes(hashes[lo:hi])]
+    if hi - lo == 1:
+        return []
+    k = 1 << ((hi - lo - 1).bit_length() - 1)
+    return _naive_proof(hashes, wanted, lo, lo + k) + _naive_proof(hashes, wanted, lo + k, hi)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_multiproof_matches_the_naive_walk_and_the_root(data: st.DataObject) -> None:
+    size = data.draw(st.integers(1, 300), "size")
+    wanted = data.draw(
+        st.sets(st.integers(0, size - 1), min_size=1, max_size=min(size, 40)), "indices"
+    )
+    tree = MemoryTree()
+    for i in range(size):
+        tree.append(i.to_bytes(4, "big"))
+    hashes = [tree.leaf_hash(i) for i in range(size)]
+    indices = sorted(wanted)
+    proof = inclusion_multiproof(tree, indices, size)
+    assert proof == _naive_proof(hashes, wanted, 0, size)
+    # Never more than the separate RFC 9162 paths, and it gives the tree's root.
+    assert len(proof) <= sum(len(tree.inclusion_proof(i, size)) for i in indices)
+    leaves = [(i, hashes[i]) for i in indices]
+    verify_multiproof(size, leaves, proof, tree.root(size))
+    # Any changed hash, a missing or an extra one, or a moved leaf is caught.
+    if proof:
+        at = data.draw(st.integers(0, len(proof) - 1), "at")
+        bad = [*proof[:at], bytes([proof[at][0] ^ 1]) + proof[at][1:], *proof[at + 1 :]]
+        with pytest.raises(RootMismatchError):
+            verify_multiproof(size, leaves, bad, tree.root(size))
+        with pytest.raises(ProofSizeError):
+            verify_multiproof(size, leaves, proof[:-1], tree.root(size))
+    with pytest.raises(ProofSizeError):
+        verify_multiproof(size, leaves, [*proof, bytes(32)], tree.root(size))
+    with pytest.raises(IndexRangeError):
+        verify_multiproof(size, [*leaves, (size, bytes(32))], proof, tree.root(size))
+
+
+def test_multiproof_of_scattered_entries_in_a_big_tree_is_small() -> None:
+    """Entries that are close in the log share their paths' upper nodes."""
+    tree = MemoryTree()
+    size = 5000
+    for i in range(size):
+        tree.append(i.to_bytes(4, "big"))
+    indices = [*range(100, 1100, 3), 4321]
+    proof = inclusion_multiproof(tree, indices, size)
+    separate = sum(len(tree.inclusion_proof(i, size)) for i in indices)
+    assert len(proof) * 5 < separate
+    verify_multiproof(size, [(i, tree.leaf_hash(i)) for i in indices], proof, tree.root(size))
+
+
+def _docs_values() -> dict[str, str]:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "bundle.md").read_text()
+    example = text[text.index("## 10. Worked example") :]
+    values: dict[str, str] = {}
+    for line in example.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith((" ", "`")) and parts[0][0].isalpha():
+            values.setdefault(parts[0], parts[1])
+    return values
+
+
+def test_the_worked_example_in_the_docs_is_what_the_code_computes() -> None:
+    values = _docs_values()
+    key = SigningKey(bytes([1]) * 32)
+    body = {
+        "product": "8612345",
+        "lot": "L1",
+        "mfg_date": "2026-01-01",
+        "expiry_date": "2028-01-01",
+        "quantity": 1000,
+        "test_report_sha256": "cd" * 32,
+    }
+    signed = make_record(
+        key, "batch", "91110000000000002X", body, time="2026-03-02T08:00:00Z", record_id="batch-1"
+    )
+    assert values["public_key"] == key.public_key.hex()
+    assert values["key_id"] == key.key_id
+    assert values["envelope"] == signed.record.canonical_bytes().decode()
+    assert values["signature"] == signed.signature.hex()
+    assert values["record_digest"] == signed.digest().hex()
+    assert values["leaf_hash"] == hash_leaf(plain_leaf(signed)).hex()
+    tree = MemoryTree()
+    for i in range(7):
+        tree.append(bytes([i]))
+    proof = inclusion_multiproof(tree, [2, 3, 5], 7)
+    assert [values[f"proof[{i}]"] for i in range(3)] == [h.hex() for h in proof]
+    assert [values[f"leaf_hash[{i}]"] for i in (2, 3, 5)] == [
+        tree.leaf_hash(i).hex() for i in (2, 3, 5)
+    ]
+    assert values["root"] == tree.root(7).hex()
+    assert sum(len(tree.inclusion_proof(i, 7)) for i in (2, 3, 5)) == 9
+
+
+def test_a_bundle_without_entries_has_an_empty_proof(world: World) -> None:
+    note = sign_checkpoint(
+        Checkpoint("lotproof.test/log", 3, world.log.tree.root(3)), [world.signer]
+    )
+    empty = build_bundle(checkpoint=note, entries=[], signers={}, tree=world.log.tree)
+    assert empty.inclusion_proof == ()
+    assert check_bundle(empty, [world.signer.verifier()]).ok
+    doc = empty.to_dict()
+    doc["inclusion_proof"] = ["ab" * 32]
+    failures = check_bundle(Bundle.from_dict(doc), [world.signer.verifier()]).failures
+    assert [f.check for f in failures] == ["inclusion"]
+
+
+def test_a_shipment_reached_only_from_its_order_has_no_provenance(world: World) -> None:
+    links = [link for link in TRACE if link != ("accept-1", "ship-2")]
+    report = check_bundle(world.bundle(links=links, start="batch"), [world.signer.verifier()])
+    assert [(f.check, f.subject.split()[-1]) for f in report.failures] == [("provenance", "ship-2")]
+
+
+@pytest.mark.parametrize("field", ["query", "admins"])
+def test_optional_objects_must_be_objects_or_null(world: World, field: str) -> None:
+    doc = world.bundle(links=TRACE, start="batch").to_dict()
+    doc[field] = None
+    Bundle.from_dict(doc)
+    doc[field] = []
+    with pytest.raises(MalformedInputError):
+        Bundle.from_dict(doc)
