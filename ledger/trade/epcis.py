@@ -90,6 +90,7 @@ RECALL_STEPS = {
     "release": (None, "active"),
 }
 
+_BODY_CACHE = 100_000
 _OFFSET_RE = re.compile(r"^[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00)$")
 _NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9+.-]*:([A-Za-z0-9._~-]+:)*$")
 
@@ -168,8 +169,12 @@ class EpcisOptions:
             )
 
 
+_UNRESERVED_RE = re.compile(r"^[A-Za-z0-9._~-]*$")
+
+
 def _q(text: str) -> str:
-    return quote(text, safe="")
+    """Percent-encode everything but RFC 3986 unreserved characters."""
+    return text if _UNRESERVED_RE.match(text) else quote(text, safe="")
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,7 @@ class _Mapper:
         self.resolver = resolver
         self.ids = ids
         self.offset = ids.options.time_zone_offset
+        self._bodies: dict[str, Any] = {}
 
     # -- lookups ---------------------------------------------------------------------------
     def _entry(self, record_id: str, why: str) -> LedgerEntry:
@@ -265,7 +271,12 @@ class _Mapper:
 
     def _body(self, entry: LedgerEntry, want: type[Any]) -> Any:
         record = entry.signed.record
-        body = parse_body(record.type, record.body)
+        body = self._bodies.get(record.id)
+        if body is None:
+            # An order or shipment is read again by every record that refers to it.
+            if len(self._bodies) >= _BODY_CACHE:
+                self._bodies.clear()
+            body = self._bodies[record.id] = parse_body(record.type, record.body)
         if not isinstance(body, want):
             raise MalformedInputError(
                 f"record {record.id} is a {record.type}, expected a {want.__name__.lower()}"
