@@ -114,6 +114,16 @@ class Transaction:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def first_row(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of a query, as the driver returns it, or None: ``query_one`` with
+        the least work per call, for hot point lookups (``sql`` in ``?`` style)."""
+        try:
+            if self.dialect is SQLITE:
+                return self._conn.execute(sql, params).fetchone()
+            return self._conn.execute(POSTGRES.sql(sql), params).fetchone()
+        except (sqlite3.Error, _psycopg_error()) as e:
+            raise _storage_error(e) from e
+
     def _run(self, action: Any) -> None:
         cur = self._conn.cursor()
         try:
@@ -260,7 +270,11 @@ class Database:
         append-only data (the Merkle log). Inside an open ``write()``/``read()`` on this
         thread, the statements run in that transaction.
         """
-        yield Transaction(self._connection(), self.dialect)
+        yield self.reader()
+
+    def reader(self) -> Transaction:
+        """What ``autocommit()`` yields, without a context manager (for hot read paths)."""
+        return Transaction(self._connection(), self.dialect)
 
     def ensure_schema(self, component: str, version: int, statements: Sequence[str]) -> None:
         """Create ``component``'s tables once; ``statements`` use ``{blob}``/``{bigint}``."""

@@ -35,13 +35,14 @@ Measured figures and the commands that produce them: BENCHMARKS.md, section Log.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ledger.errors import (
     ConflictError,
@@ -66,8 +67,17 @@ SCHEMA_COMPONENT = "merkle_log"
 SCHEMA_VERSION = 1
 MAX_RECORD_ID_LENGTH = 256
 _SAVEPOINT = "merkle_log_append"
-CACHE_MIN_LEVEL = 5
+TILE_HEIGHT = 5
+TILE_LEAVES = 1 << TILE_HEIGHT
+TILE_HASHES = 2 * TILE_LEAVES - 2
+TILE_BYTES = TILE_HASHES * HASH_SIZE
+# The first hash of each level in a tile: 32 leaf hashes, then 16, 8, 4 and 2 nodes.
+_TILE_START = tuple(2 * TILE_LEAVES - (2 * TILE_LEAVES >> lv) for lv in range(TILE_HEIGHT))
+CACHE_MIN_LEVEL = TILE_HEIGHT
 CACHE_MAX_NODES = 1 << 18
+EDGES_MAX = 1 << 14
+TILES_COMPONENT = "merkle_log_tiles"
+TILES_VERSION = 1
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
@@ -96,6 +106,9 @@ _SCHEMA = [
     " note TEXT NOT NULL,"
     " created_at TEXT NOT NULL)",
 ]
+_TILES_SCHEMA = ["CREATE TABLE log_tiles (tile {bigint} PRIMARY KEY, hashes {blob} NOT NULL)"]
+_TILE_COLUMNS = ("tile", "hashes")
+_TILE_TYPES = ("int8", "bytea")
 
 
 @dataclass(frozen=True)
@@ -171,12 +184,15 @@ class MerkleLog:
             SCHEMA_VERSION,
             [s.replace("{without_rowid}", without_rowid) for s in _SCHEMA],
         )
+        db.ensure_schema(TILES_COMPONENT, TILES_VERSION, _TILES_SCHEMA)
         # The last size seen: a guess that lets one query return the size and the frontier.
         self._size_hint = 0
-        # Committed state only (see the module docstring): nodes of level >= CACHE_MIN_LEVEL
-        # and the largest tree size known to be committed.
+        # Committed state only (see the module docstring): nodes of level >= CACHE_MIN_LEVEL,
+        # right-edge hashes by (first leaf, tree size) and the largest committed tree size.
         self._cache: dict[NodeId, bytes] = {}
+        self._edges: dict[tuple[int, int], bytes] = {}
         self._committed_size = 0
+        self._fill_tiles()
 
     # --- appending ------------------------------------------------------------------------
 
@@ -207,9 +223,12 @@ class MerkleLog:
             index += 1
         tx.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
+            tile_rows = self._new_tiles(tx, size, entry_rows)
             tx.insert_rows("log_entries", _ENTRY_COLUMNS, _ENTRY_TYPES, entry_rows)
             if node_rows:
                 tx.insert_rows("log_nodes", _NODE_COLUMNS, _NODE_TYPES, node_rows)
+            if tile_rows:
+                tx.insert_rows("log_tiles", _TILE_COLUMNS, _TILE_TYPES, tile_rows)
         except IntegrityViolation as e:
             tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
@@ -226,6 +245,51 @@ class MerkleLog:
         """Append ``entries`` in a write transaction of their own, committed on return."""
         with self.db.write() as tx:
             return self.append(tx, entries)
+
+    def _new_tiles(
+        self,
+        tx: Transaction,
+        size: int,
+        entry_rows: Sequence[tuple[int, bytes, object, object, object]],
+    ) -> list[tuple[int, bytes]]:
+        """The tiles that appending ``entry_rows`` to a log of ``size`` leaves completes."""
+        first, stop = size >> TILE_HEIGHT, (size + len(entry_rows)) >> TILE_HEIGHT
+        if first == stop:
+            return []
+        hashes = [row[1] for row in entry_rows]
+        start = first << TILE_HEIGHT
+        if start < size:  # the first tile began in an earlier append
+            hashes = self._leaf_hashes(tx, start, size) + hashes
+        return _tiles(first, stop, hashes)
+
+    def _leaf_hashes(self, tx: Transaction, start: int, stop: int) -> list[bytes]:
+        rows = tx.query(
+            "SELECT leaf_hash FROM log_entries WHERE leaf_index >= ? AND leaf_index < ?"
+            " ORDER BY leaf_index",
+            (start, stop),
+        )
+        if len(rows) != stop - start:
+            raise StorageError(f"the log lacks leaf hashes in [{start}, {stop})")
+        return [bytes(row[0]) for row in rows]
+
+    def _fill_tiles(self) -> None:
+        """Write the complete tiles past the last stored one (a log written before tiles)."""
+        sql = (
+            "SELECT (SELECT COALESCE(MAX(leaf_index), -1) + 1 FROM log_entries),"
+            " (SELECT COALESCE(MAX(tile), -1) + 1 FROM log_tiles)"
+        )
+        with self.db.autocommit() as t:
+            row = t.query_one(sql)
+        if row is None or int(row[1]) >= int(row[0]) >> TILE_HEIGHT:
+            return
+        with self.db.write() as tx:
+            row = tx.query_one(sql)
+            assert row is not None
+            have, stop = int(row[1]), int(row[0]) >> TILE_HEIGHT
+            for lo in range(have, stop, 1024):
+                hi = min(lo + 1024, stop)
+                hashes = self._leaf_hashes(tx, lo << TILE_HEIGHT, hi << TILE_HEIGHT)
+                tx.insert_rows("log_tiles", _TILE_COLUMNS, _TILE_TYPES, _tiles(lo, hi, hashes))
 
     def _frontier(self, tx: Transaction) -> tuple[int, list[bytes]]:
         """The stored size and the hashes of ``range_nodes(0, size)``, left to right."""
@@ -279,6 +343,8 @@ class MerkleLog:
         row = tx.query_one("SELECT MAX(leaf_index) FROM log_entries")
         size = 0 if row is None or row[0] is None else int(row[0]) + 1
         self._size_hint = size
+        if size > self._committed_size and tx.sees_only_committed:
+            self._committed_size = size
         return size
 
     def _committed(self, tx: Transaction) -> bool:
@@ -374,33 +440,214 @@ class MerkleLog:
 
     def root(self, size: int | None = None, tx: Transaction | None = None) -> bytes:
         """The root hash of the first ``size`` leaves (default: the whole log)."""
-        with self._reading(tx) as t:
-            size = self._resolve_size(t, size)
-            if size == 0:
-                return EMPTY_ROOT
-            ids = range_nodes(0, size)
-            found = self._plan_nodes(t, [ids], size)
-            return fold_right([found[n] for n in ids])
+        t = self.db.reader() if tx is None else tx
+        size = self._resolve_size(t, size)
+        if size == 0:
+            return EMPTY_ROOT
+        known = self._edges.get((0, size))
+        if known is not None and self._holds(t, size):
+            return known
+        ids = range_nodes(0, size)
+        found = self._plan_nodes(t, [ids], size)
+        root = fold_right([found[n] for n in ids])
+        if t.sees_only_committed:
+            self._remember_edge(0, size, root)
+        return root
 
     def inclusion_proof(
         self, index: int, size: int | None = None, tx: Transaction | None = None
     ) -> list[bytes]:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
-        with self._reading(tx) as t:
-            size = self._resolve_size(t, size)
-            plan = fast_inclusion_plan(index, size)
-            return _assemble(plan, self._plan_nodes(t, plan, size))
+        t = self.db.reader() if tx is None else tx
+        size = self._resolve_size(t, size)
+        if type(index) is int and 0 <= index < size:
+            path = self._quick_path(t, 0, index, size, False)
+            if path is not None:
+                return path
+        plan = fast_inclusion_plan(index, size)
+        return self._proof(t, plan, size)
 
     def consistency_proof(
         self, size1: int, size2: int | None = None, tx: Transaction | None = None
     ) -> list[bytes]:
         """RFC 9162 consistency proof from the tree of ``size1`` to that of ``size2``."""
-        with self._reading(tx) as t:
-            size2 = self._resolve_size(t, size2)
-            plan = fast_consistency_plan(size1, size2)
-            if size2 == 0:
-                return []
-            return _assemble(plan, self._plan_nodes(t, plan, size2))
+        t = self.db.reader() if tx is None else tx
+        size2 = self._resolve_size(t, size2)
+        if type(size1) is int and 0 < size1 < size2:
+            level = (size1 & -size1).bit_length() - 1
+            index = (size1 - 1) >> level
+            path = self._quick_path(t, level, index, size2, index != 0)
+            if path is not None:
+                return path
+        plan = fast_consistency_plan(size1, size2)
+        if size2 == 0:
+            return []
+        return self._proof(t, plan, size2)
+
+    def _proof(self, tx: Transaction, plan: Plan, size: int) -> list[bytes]:
+        """A proof by the general path, remembering the right-edge hashes it folds."""
+        nodes = self._plan_nodes(tx, plan, size)
+        committed = tx.sees_only_committed  # and the size was checked: committed state
+        path: list[bytes] = []
+        for element in plan:
+            value = (
+                nodes[element[0]] if len(element) == 1 else fold_right([nodes[n] for n in element])
+            )
+            path.append(value)
+            level, index = element[-1]
+            if committed and (index + 1) << level == size:
+                first_level, first_index = element[0]
+                self._remember_edge(first_index << first_level, size, value)
+        return path
+
+    def _remember_edge(self, start: int, size: int, value: bytes) -> None:
+        edges = self._edges
+        if len(edges) >= EDGES_MAX:
+            edges.clear()
+        edges[start, size] = value
+
+    def _holds(self, tx: Transaction, size: int) -> bool:
+        """Whether ``tx`` sees a tree of ``size`` leaves (size > 0)."""
+        if size <= self._committed_size and tx.sees_only_committed:
+            return True
+        return tx.first_row(_LEAF_SQL, (size - 1,)) is not None
+
+    def _quick_path(
+        self, tx: Transaction, level: int, index: int, size: int, first: bool
+    ) -> list[bytes] | None:
+        """``node_path(level, index, size)`` as hashes, led by the node's own if ``first``.
+
+        Nodes of level >= TILE_HEIGHT come from the cache, a partial right sibling from the
+        edge cache, and lower nodes from the one tile that holds them; what is not cached is
+        read in one statement with the tile (and with the check that ``tx`` sees a tree of
+        ``size``, unless that is known). None when the tile or an edge is not at hand: the
+        general path then serves the proof and fills the caches.
+        """
+        tile = -1
+        if level < TILE_HEIGHT:
+            tile = (index << level) >> TILE_HEIGHT
+            if (tile + 1) << TILE_HEIGHT > size:
+                return None  # the tile is not complete in this tree
+        ids: list[NodeId] = [(level, index)] if first else []
+        lv, j = level, index
+        inner = (index ^ ((size - 1) >> level)).bit_length()
+        for _ in range(inner - 1):  # below the fork every sibling is a perfect subtree
+            ids.append((lv, j ^ 1))
+            lv += 1
+            j >>= 1
+        edge_at = -1
+        edge = b""
+        if inner:  # the sibling at the fork: perfect, or a part of the right edge
+            sibling = j ^ 1
+            if (sibling + 1) << lv > size:
+                known = self._edges.get((sibling << lv, size))
+                if known is None:
+                    return None
+                edge_at, edge = len(ids), known
+            ids.append((lv, sibling))
+            lv += 1
+            j >>= 1
+        while j:  # above the fork: the left siblings
+            if j & 1:
+                ids.append((lv, j ^ 1))
+            lv += 1
+            j >>= 1
+        cache = self._cache
+        path: list[bytes] = []
+        tiled: list[int] = []
+        missing: list[int] = []
+        for position, node in enumerate(ids):
+            if position == edge_at:
+                path.append(edge)
+            elif node[0] < TILE_HEIGHT:
+                tiled.append(position)
+                path.append(b"")
+            else:
+                value = cache.get(node)
+                if value is None:
+                    missing.append(position)
+                    value = b""
+                path.append(value)
+        committed = tx.sees_only_committed
+        check = not committed or size > self._committed_size
+        if not (tiled or missing or check):
+            return path
+        read = self._quick_read(
+            tx,
+            tile if tiled else -1,
+            [ids[p] for p in missing],
+            size - 1 if check else -1,
+            committed,
+        )
+        if read is None:
+            return None
+        hashes, fetched = read
+        for position in tiled:
+            lv, s = ids[position]
+            at = (_TILE_START[lv] + (s & (TILE_LEAVES - 1 >> lv))) * HASH_SIZE
+            path[position] = hashes[at : at + HASH_SIZE]
+        for position in missing:
+            path[position] = fetched[ids[position]]
+        return path
+
+    def _quick_read(
+        self, tx: Transaction, tile: int, nodes: list[NodeId], leaf: int, committed: bool
+    ) -> tuple[bytes, dict[NodeId, bytes]] | None:
+        """One statement: the tile (if >= 0), the nodes, whether the leaf (if >= 0) exists."""
+        rows: list[Any]
+        if not nodes and leaf < 0:
+            row = tx.first_row(_TILE_SQL, (tile,))
+            rows = [] if row is None else [(-1, tile, row[0])]
+        elif self.db.is_sqlite:
+            sql = _sqlite_quick_sql(len(nodes), tile >= 0, leaf >= 0)
+            params: list[int] = []
+            for node in nodes:
+                params += node
+            if tile >= 0:
+                params.append(tile)
+            if leaf >= 0:
+                params.append(leaf)
+            rows = tx.query(sql, params)
+        else:
+            rows = tx.query(
+                _POSTGRES_QUICK_SQL,
+                (
+                    tile,
+                    leaf,
+                    _pg_array([n[0] for n in nodes]),
+                    _pg_array([n[1] for n in nodes]),
+                ),
+            )
+        hashes = b""
+        fetched: dict[NodeId, bytes] = {}
+        seen = leaf < 0
+        for kind, index, value in rows:
+            if kind == -1:
+                if len(value) != TILE_BYTES:
+                    raise StorageError(
+                        f"stored tile {index} has {len(value)} bytes, want {TILE_BYTES}"
+                    )
+                hashes = bytes(value)
+            elif kind == -2:
+                seen = True
+            else:
+                if len(value) != HASH_SIZE:
+                    raise StorageError(
+                        f"stored subtree {(kind, index)} has {len(value)} bytes, want 32"
+                    )
+                fetched[kind, index] = bytes(value)
+        if committed and fetched:
+            cache = self._cache
+            if len(cache) + len(fetched) > CACHE_MAX_NODES:
+                cache.clear()
+            for node, value in fetched.items():
+                if node[0] >= CACHE_MIN_LEVEL:
+                    cache[node] = value
+        if not seen or (tile >= 0 and not hashes) or len(fetched) != len(nodes):
+            return None
+        if committed and leaf >= 0:
+            self._committed_size = max(self._committed_size, leaf + 1)
+        return hashes, fetched
 
     def entry(self, index: int, tx: Transaction | None = None) -> StoredEntry:
         """The stored leaf at ``index``; ``NotFoundError`` if the log is shorter."""
@@ -532,6 +779,56 @@ class MerkleLog:
 
 
 _SIZE_SQL = "SELECT -1, COALESCE(MAX(leaf_index), -1) + 1, NULL FROM log_entries"
+_TILE_SQL = "SELECT hashes FROM log_tiles WHERE tile = ?"
+_LEAF_SQL = "SELECT 1 FROM log_entries WHERE leaf_index = ?"
+_POSTGRES_QUICK_SQL = (
+    "SELECT -1, tile, hashes FROM log_tiles WHERE tile = ?"
+    " UNION ALL SELECT -2, leaf_index, NULL FROM log_entries WHERE leaf_index = ?"
+    " UNION ALL SELECT n.level, n.node_index, n.hash"
+    " FROM unnest(?::int[], ?::bigint[]) AS q(l, i)"
+    " JOIN log_nodes n ON n.level = q.l AND n.node_index = q.i"
+)
+
+
+@functools.cache
+def _sqlite_quick_sql(nodes: int, tile: bool, leaf: bool) -> str:
+    """The statement ``MerkleLog._quick_read`` runs on SQLite (the nodes as in
+    ``_sqlite_fetch``); cached, so sqlite3's statement cache finds the same text."""
+    parts: list[str] = []
+    if nodes:
+        parts.append(
+            "SELECT level, node_index, hash FROM q CROSS JOIN log_nodes"
+            " ON level = q.l AND node_index = q.i"
+        )
+    if tile:
+        parts.append("SELECT -1, tile, hashes FROM log_tiles WHERE tile = ?")
+    if leaf:
+        parts.append("SELECT -2, leaf_index, NULL FROM log_entries WHERE leaf_index = ?")
+    sql = " UNION ALL ".join(parts)
+    if nodes:
+        sql = f"WITH q(l, i) AS (VALUES {', '.join(['(?, ?)'] * nodes)}) {sql}"
+    return sql
+
+
+def _tile_bytes(leaf_hashes: Sequence[bytes]) -> bytes:
+    """A tile: levels 0 to TILE_HEIGHT - 1 over TILE_LEAVES leaves, level by level."""
+    sha256, prefix = _sha256, _NODE_PREFIX
+    parts = list(leaf_hashes)
+    level = parts
+    for _ in range(TILE_HEIGHT - 1):
+        level = [sha256(prefix + level[k] + level[k + 1]).digest() for k in range(0, len(level), 2)]
+        parts += level
+    return b"".join(parts)
+
+
+def _tiles(first: int, stop: int, leaf_hashes: list[bytes]) -> list[tuple[int, bytes]]:
+    """Rows for tiles ``first`` to ``stop - 1``, from the leaf hashes of all of them."""
+    return [
+        (tile, _tile_bytes(leaf_hashes[k : k + TILE_LEAVES]))
+        for tile, k in zip(
+            range(first, stop), range(0, len(leaf_hashes), TILE_LEAVES), strict=False
+        )
+    ]
 
 
 def _sqlite_fetch(
