@@ -146,3 +146,16 @@ def test_export_needs_a_token(api: Api) -> None:
         headers={"authorization": "Bearer lp1.x.y"},
     )
     assert bad.status_code == 401
+
+
+@pytest.mark.postgres
+def test_export_on_postgres_matches_sqlite(api: Api, api_factory, postgres_url: str) -> None:
+    """The same story on PostgreSQL exports the same bytes (same selection queries)."""
+    pg = api_factory(postgres_url)
+    pg.client().submit(pg.story.records)
+    for a in (api, pg):
+        answer = get(a, a.story.scn.admin, batch=a.story["batch"])
+        assert answer.status_code == 200, answer.text
+        assert answer.content == expected(a)
+    hospital = get(pg, pg.party_key("hospital"), product=INSULIN, lot=INSULIN_LOT)
+    assert record_ids(hospital.content) == {pg.story[n] for n in HOSPITAL_RECORDS}
