@@ -69,6 +69,8 @@ EXTENSION_PREFIX = "lotproof"
 DEFAULT_NAMESPACE = "urn:lotproof:"
 DIGITAL_LINK = "https://id.gs1.org"
 CHINA_OFFSET = "+08:00"
+CBV_MDA = "urn:epcglobal:cbv:mda#"
+EPC_CLASS_VOCABULARY = "urn:epcglobal:epcis:vtype:EPCClass"
 COUNT_UOM = "EA"
 """UN/ECE Rec. 20 "each": quantities are counts of the smallest saleable unit."""
 
@@ -261,6 +263,7 @@ class _Mapper:
         self.ids = ids
         self.offset = ids.options.time_zone_offset
         self._bodies: dict[str, Any] = {}
+        self.used: dict[str, Product] = {}
 
     # -- lookups ---------------------------------------------------------------------------
     def _entry(self, record_id: str, why: str) -> LedgerEntry:
@@ -284,10 +287,36 @@ class _Mapper:
         return body
 
     def _product(self, code: str) -> Product:
-        product = self.resolver.product(code)
+        product = self.used.get(code) or self.resolver.product(code)
         if product is None:
             raise NotFoundError(f"EPCIS export needs product {code}, which is not registered")
+        self.used[code] = product
         return product
+
+    def master_data(self) -> list[dict[str, Any]]:
+        """EPCClass master data of every product the events name: the product-level class
+        (GTIN or drug identification code) with its regulated name, dosage form, strength,
+        pack size and approval number."""
+        elements = []
+        for code, product in self.used.items():
+            attributes = [
+                (f"{CBV_MDA}regulatedProductName", product.generic_name),
+                (f"{CBV_MDA}dosageFormType", product.dosage_form),
+                (f"{CBV_MDA}strengthDescription", product.strength),
+                (f"{CBV_MDA}netContentDescription", product.pack_size),
+                (f"{self.ids.vocabulary}productCode", product.code),
+                (f"{self.ids.vocabulary}approvalNumber", product.approval_number),
+                (f"{self.ids.vocabulary}category", product.category),
+                (f"{self.ids.vocabulary}marketingAuthorisationHolder", self.ids.party(product.mah)),
+            ]
+            elements.append(
+                {
+                    "id": self.ids.product_class(product, code, None),
+                    "attributes": [{"id": k, "attribute": v} for k, v in attributes],
+                }
+            )
+        elements.sort(key=lambda e: str(e["id"]))
+        return [{"type": EPC_CLASS_VOCABULARY, "vocabularyElementList": elements}]
 
     def _class(self, code: str, lot: str | None) -> str:
         return self.ids.product_class(self._product(code), code, lot)
@@ -668,13 +697,16 @@ def export_epcis(
         creation_date = max(e.signed.record.time for e in ordered)
     mapper = _Mapper(resolver, ids)
     events = [event for e in ordered for event in mapper.events(e)]
-    return {
+    document: dict[str, Any] = {
         "@context": [EPCIS_CONTEXT, {EXTENSION_PREFIX: ids.vocabulary}],
         "type": "EPCISDocument",
         "schemaVersion": SCHEMA_VERSION,
         "creationDate": creation_date,
-        "epcisBody": {"eventList": events},
     }
+    if mapper.used:
+        document["epcisHeader"] = {"epcisMasterData": {"vocabularyList": mapper.master_data()}}
+    document["epcisBody"] = {"eventList": events}
+    return document
 
 
 def epcis_bytes(document: dict[str, Any]) -> bytes:

@@ -220,6 +220,8 @@ def check_document(doc: Any) -> None:
     _need(context[0] == EPCIS_CONTEXT, "$.@context[0]", "must be the EPCIS 2.0 context")
     for i, item in enumerate(context):
         _need(is_uri(item) or isinstance(item, dict), f"$.@context[{i}]", "URI or object")
+    if "epcisHeader" in doc:
+        check_header(doc["epcisHeader"], "$.epcisHeader")
     body = doc["epcisBody"]
     _need(
         isinstance(body, dict) and isinstance(body.get("eventList"), list),
@@ -228,6 +230,29 @@ def check_document(doc: Any) -> None:
     )
     for i, event in enumerate(body["eventList"]):
         check_event(event, f"$.epcisBody.eventList[{i}]")
+
+
+def check_header(header: Any, where: str) -> None:
+    """EPCIS-Document-JSON-Schema.json: epcisHeader, vocabulary, vocabularyElement, attribute."""
+    _need(isinstance(header, dict), where, "an object")
+    for key in header:
+        _need(key == "epcisMasterData" or is_non_cbv_uri(key), where, f"unknown field {key!r}")
+    vocabularies = header.get("epcisMasterData", {}).get("vocabularyList", [])
+    for i, vocabulary in enumerate(vocabularies):
+        w = f"{where}.epcisMasterData.vocabularyList[{i}]"
+        _need(is_uri(vocabulary.get("type")), f"{w}.type", "required, a URI")
+        for j, element in enumerate(vocabulary.get("vocabularyElementList", [])):
+            we = f"{w}.vocabularyElementList[{j}]"
+            _need(is_uri(element.get("id")), f"{we}.id", "required, a URI")
+            for k, attribute in enumerate(element.get("attributes", [])):
+                wa = f"{we}.attributes[{k}]"
+                _need(is_uri(attribute.get("id")), f"{wa}.id", "required, a URI")
+                value = attribute.get("attribute")
+                _need(
+                    isinstance(value, int | float | str | dict) and not isinstance(value, bool),
+                    f"{wa}.attribute",
+                    "a number, string or object",
+                )
 
 
 def check_event(ev: Any, where: str) -> None:

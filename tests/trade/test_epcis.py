@@ -95,6 +95,9 @@ def test_schema_checker_catches_what_it_checks(doc: dict) -> None:
         "bare extension key": lambda d: d["epcisBody"]["eventList"][0].update(leafIndex=3),
         "ilmd on OBSERVE": lambda d: d["epcisBody"]["eventList"][0].update(action="OBSERVE"),
         "epc with a space": lambda d: d["epcisBody"]["eventList"][0]["epcList"].append("a b"),
+        "master data without id": lambda d: d["epcisHeader"]["epcisMasterData"]["vocabularyList"][
+            0
+        ]["vocabularyElementList"][0].pop("id"),
     }
     for name, mutate in broken.items():
         copy = orjson.loads(epcis_bytes(doc))
@@ -397,3 +400,27 @@ def test_options_and_empty_exports(story: Story) -> None:
     assert ours["@context"][1] == {"lotproof": "urn:example-consortium:epcis:"}
     # amoxicillin has no lot-level records in the story: nothing names it
     assert AMOXICILLIN not in epcis_bytes(ours).decode()
+
+
+def test_products_named_by_the_events_are_master_data(story: Story, doc: dict) -> None:
+    (vocabulary,) = doc["epcisHeader"]["epcisMasterData"]["vocabularyList"]
+    assert vocabulary["type"] == "urn:epcglobal:epcis:vtype:EPCClass"
+    (element,) = vocabulary["vocabularyElementList"]  # only insulin moves in the story
+    product = next(
+        r.record.body
+        for r in story.records
+        if r.record.type == "product" and r.record.body["code"] == INSULIN
+    )
+    assert element["id"] == f"{NS}class:{INSULIN}"
+    attributes = {a["id"]: a["attribute"] for a in element["attributes"]}
+    mda = "urn:epcglobal:cbv:mda#"
+    assert attributes[f"{mda}regulatedProductName"] == product["generic_name"]
+    assert attributes[f"{mda}dosageFormType"] == product["dosage_form"]
+    assert attributes[f"{mda}strengthDescription"] == product["strength"]
+    assert attributes[f"{mda}netContentDescription"] == product["pack_size"]
+    assert attributes["urn:lotproof:epcis:approvalNumber"] == product["approval_number"]
+    assert attributes["urn:lotproof:epcis:marketingAuthorisationHolder"] == party(product["mah"])
+    empty = export_epcis(
+        [], MemoryResolver(story_entries(story)), creation_date=doc["creationDate"]
+    )
+    assert "epcisHeader" not in empty
