@@ -11,6 +11,9 @@ import pytest
 from api_support import Api
 
 from api.routes.epcis import MAX_RANGE
+from ledger.bundle import Bundle, check_bundle
+from ledger.leaf import decode_leaf
+from ledger.merkle import hash_leaf
 from ledger.records import SignedRecord, SigningKey
 from ledger.trade.epcis import LedgerEntry, MemoryResolver, epcis_bytes, export_epcis
 from ledger.trade.scenario import INSULIN, INSULIN_LOT
@@ -159,3 +162,27 @@ def test_export_on_postgres_matches_sqlite(api: Api, api_factory, postgres_url: 
         assert answer.content == expected(a)
     hospital = get(pg, pg.party_key("hospital"), product=INSULIN, lot=INSULIN_LOT)
     assert record_ids(hospital.content) == {pg.story[n] for n in HOSPITAL_RECORDS}
+
+
+def test_an_exported_event_is_proved_against_the_log(api: Api) -> None:
+    """recordId -> GET /v1/records/{id}: a proof bundle whose entry has the event's leaf
+    index, leaf hash and record digest, and which verifies against the log's key."""
+    hospital = api.party_key("hospital")
+    events = orjson.loads(get(api, hospital, batch=api.story["batch"]).content)["epcisBody"][
+        "eventList"
+    ]
+    event = next(e for e in events if e.get("bizStep") == "accepting")
+    answer = api.client(hospital).record(event["lotproof:recordId"])
+    bundle = Bundle.from_dict(answer["bundle"])
+    report = check_bundle(bundle, [api.service.note_verifier])
+    assert report.ok, report.failures
+    (entry,) = [
+        e for e in answer["bundle"]["entries"] if e["leaf_index"] == event["lotproof:leafIndex"]
+    ]
+    leaf = bytes.fromhex(entry["leaf"])
+    assert hash_leaf(leaf).hex() == event["lotproof:leafHash"]
+    _, digest = decode_leaf(leaf)  # the leaf commits to the record's digest
+    assert digest.hex() == event["lotproof:recordDigest"]
+    signed = SignedRecord.from_dict(entry["record"])
+    assert signed.record.id == event["lotproof:recordId"]
+    assert signed.digest() == digest
