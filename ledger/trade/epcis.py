@@ -538,7 +538,7 @@ class _Mapper:
             if not 0 <= al.line < len(shipment.lines):
                 raise MalformedInputError(
                     f"acceptance {entry.record_id} names line {al.line} of shipment "
-                    f"{shipment_id_of(ship_entry)}, which has {len(shipment.lines)} lines"
+                    f"{ship_entry.record_id}, which has {len(shipment.lines)} lines"
                 )
             line = shipment.lines[al.line]
             units = list(line.unit_codes)
@@ -563,7 +563,7 @@ class _Mapper:
             event["bizStep"] = step
             event["disposition"] = disposition
             self._where(event, consignee)
-            event["bizTransactionList"] = bts
+            event["bizTransactionList"] = list(bts)
             kinds = ["possessing_party"] if step == "receiving" else ["owning_party"]
             self._parties(event, shipper, consignee, kinds)
             out.append(event)
@@ -576,7 +576,7 @@ class _Mapper:
             event["bizStep"] = "inspecting"
             event["disposition"] = disposition
             self._where(event, consignee)
-            event["bizTransactionList"] = bts
+            event["bizTransactionList"] = list(bts)
             event[_x("rejectionReasons")] = sorted(reasons.get(disposition, ()))
             event[_x("returnedTo")] = self.ids.party(shipper)
             out.append(event)
@@ -592,7 +592,7 @@ class _Mapper:
             if not 0 <= rl.line < len(shipment.lines):
                 raise MalformedInputError(
                     f"return {entry.record_id} names line {rl.line} of shipment "
-                    f"{shipment_id_of(ship_entry)}, which has {len(shipment.lines)} lines"
+                    f"{ship_entry.record_id}, which has {len(shipment.lines)} lines"
                 )
             self._line_what(what, shipment.lines[rl.line], list(rl.unit_codes), rl.quantity)
         event = self._base("ObjectEvent", entry, "shipping", "OBSERVE")
@@ -653,10 +653,6 @@ class _Mapper:
             }
             out.append(original)
         return out
-
-
-def shipment_id_of(entry: LedgerEntry) -> str:
-    return entry.signed.record.id
 
 
 def _rejection_disposition(reasons: Sequence[str]) -> str:
