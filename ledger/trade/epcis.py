@@ -93,6 +93,7 @@ RECALL_STEPS = {
 }
 
 _BODY_CACHE = 100_000
+_UOM_RE = re.compile(r"^[A-Z0-9]{2,3}$")
 _OFFSET_RE = re.compile(r"^[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00)$")
 _NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9+.-]*:([A-Za-z0-9._~-]+:)*$")
 
@@ -158,12 +159,19 @@ class EpcisOptions:
     namespace: str = DEFAULT_NAMESPACE
     time_zone_offset: str = CHINA_OFFSET
     digital_link: str = DIGITAL_LINK
+    count_uom: str | None = COUNT_UOM
+    """The ``uom`` of counted quantities; None omits it (EPCIS then reads a plain count)."""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_RE.match(self.namespace):
             raise MalformedInputError(
                 f"EPCIS namespace must look like 'urn:name:' (ending with ':'), "
                 f"got {self.namespace!r}"
+            )
+        if self.count_uom is not None and not _UOM_RE.match(self.count_uom):
+            raise MalformedInputError(
+                f"count uom must be a UN/ECE Rec. 20 code (2-3 capitals or digits), "
+                f"got {self.count_uom!r}"
             )
         if not _OFFSET_RE.match(self.time_zone_offset):
             raise MalformedInputError(
@@ -324,7 +332,10 @@ class _Mapper:
     def _quantity(self, code: str, lot: str | None, quantity: int) -> dict[str, Any]:
         if isinstance(quantity, bool) or not isinstance(quantity, int):
             raise MalformedInputError(f"quantity must be an integer, got {quantity!r}")
-        return {"epcClass": self._class(code, lot), "quantity": quantity, "uom": COUNT_UOM}
+        element: dict[str, Any] = {"epcClass": self._class(code, lot), "quantity": quantity}
+        if self.ids.options.count_uom is not None:
+            element["uom"] = self.ids.options.count_uom
+        return element
 
     def _units(self, code: str, units: Iterable[str]) -> list[str]:
         product = self._product(code)

@@ -398,6 +398,12 @@ def test_options_and_empty_exports(story: Story) -> None:
     assert ev["eventTimeZoneOffset"] == "+00:00"
     assert ev["epcList"][0].startswith("urn:example-consortium:unit:")
     assert ours["@context"][1] == {"lotproof": "urn:example-consortium:epcis:"}
+    plain = export_epcis(entries, MemoryResolver(entries), options=EpcisOptions(count_uom=None))
+    check_document(plain)
+    counted = [q for e in plain["epcisBody"]["eventList"] for q in e.get("quantityList", [])]
+    assert counted and all(set(q) == {"epcClass", "quantity"} for q in counted)
+    with pytest.raises(MalformedInputError, match="uom"):
+        EpcisOptions(count_uom="each")
     # amoxicillin has no lot-level records in the story: nothing names it
     assert AMOXICILLIN not in epcis_bytes(ours).decode()
 
