@@ -93,10 +93,7 @@ def _address(value: bytes) -> bytes:
     return bytes(12) + value
 
 
-def encode_leaf(header: LeafHeader, record_digest: bytes) -> bytes:
-    """The 288 leaf bytes for a record with this header and digest."""
-    if not isinstance(record_digest, bytes) or len(record_digest) != 32:
-        raise MalformedInputError("record digest must be 32 bytes")
+def _header_bytes(header: LeafHeader) -> bytes:
     return b"".join(
         (
             _uint(LEAF_VERSION),
@@ -107,9 +104,21 @@ def encode_leaf(header: LeafHeader, record_digest: bytes) -> bytes:
             _address(header.buyer),
             _address(header.seller),
             _uint(header.amount),
-            record_digest,
         )
     )
+
+
+PLAIN_HEADERS: dict[LeafKind, LeafHeader] = {kind: LeafHeader(kind) for kind in LeafKind}
+"""The header of each kind with every chain field zero (all leaves but escrow acceptances)."""
+_PLAIN_BYTES: dict[LeafHeader, bytes] = {h: _header_bytes(h) for h in PLAIN_HEADERS.values()}
+
+
+def encode_leaf(header: LeafHeader, record_digest: bytes) -> bytes:
+    """The 288 leaf bytes for a record with this header and digest."""
+    if not isinstance(record_digest, bytes) or len(record_digest) != 32:
+        raise MalformedInputError("record digest must be 32 bytes")
+    prefix = _PLAIN_BYTES.get(header)
+    return (prefix if prefix is not None else _header_bytes(header)) + record_digest
 
 
 def decode_leaf(leaf: bytes) -> tuple[LeafHeader, bytes]:

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from ledger.errors import RuleViolation, SignatureError
-from ledger.leaf import LeafHeader, LeafKind
+from ledger.leaf import PLAIN_HEADERS, LeafHeader, LeafKind
 from ledger.records import SignedRecord, key_id_for, parse_time, verify_record
 from ledger.trade import bodies as b
 from ledger.trade import codes
@@ -233,15 +233,7 @@ def apply_record(
             f" a {record.type} record needs one of {', '.join(sorted(allowed - {ADMIN}))}",
         )
     handler = _HANDLERS[record.type]
-    r = _Rec(
-        signed=signed,
-        id=record.id,
-        time=record.time,
-        moment=moment,
-        leaf=leaf_index,
-        day=moment.astimezone(ctx.config.trade_tz).date(),
-        actor=actor,
-    )
+    r = _Rec(signed, moment, leaf_index, moment.astimezone(ctx.config.trade_tz).date(), actor)
     header: LeafHeader = handler(ws, ctx, r, body)
     ws.put(RecordRow(record.id, leaf_index, record.type, record.actor, record.time))
     return header
@@ -268,19 +260,28 @@ def prefetch(ws: WorkingState, signed: Sequence[SignedRecord]) -> None:
         ws.prefetch_escrow(escrows)
 
 
-@dataclass(frozen=True)
 class _Rec:
-    signed: SignedRecord
-    id: str
-    time: str
-    moment: datetime
-    leaf: int
-    day: date
-    actor: ParticipantRow | None  # None: the consortium admin
+    """The record being applied, as the handlers need it."""
 
-    @property
-    def uscc(self) -> str:
-        return self.signed.record.actor
+    __slots__ = ("actor", "day", "id", "leaf", "moment", "signed", "time", "uscc")
+
+    def __init__(
+        self,
+        signed: SignedRecord,
+        moment: datetime,
+        leaf: int,
+        day: date,
+        actor: ParticipantRow | None,  # None: the consortium admin
+    ) -> None:
+        record = signed.record
+        self.signed = signed
+        self.id = record.id
+        self.time = record.time
+        self.uscc = record.actor
+        self.moment = moment
+        self.leaf = leaf
+        self.day = day
+        self.actor = actor
 
 
 def _authenticate(ws: WorkingState, ctx: Context, signed: SignedRecord) -> ParticipantRow | None:
@@ -389,8 +390,9 @@ def check_party(
     ws: WorkingState, p: ParticipantRow, side: str, product: ProductRow, day: date
 ) -> None:
     """One side of a trade: business licence, role licence covering the product, cold chain,
-    special drugs. ``side`` is ``seller`` or ``buyer``."""
-    memo_key = (p.uscc, side, product.code, day)
+    special drugs. ``side`` is ``seller`` or ``buyer``. A pass is remembered for the party, side,
+    day and what of the product the checks read (category, cold chain, special class)."""
+    memo_key = (p.uscc, side, product.category, product.cold_chain, product.special_class, day)
     if ws.licence_ok(memo_key):
         return
     trading = p.role_set & (codes.SELLER_ROLES if side == "seller" else codes.BUYER_ROLES)
@@ -493,7 +495,7 @@ def _enrolment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Enrolment) -> Le
     )
     for key in body.keys:
         ws.put(KeyRow(key_id_for(key), body.uscc, key, r.time, r.id))
-    return LeafHeader(LeafKind.ENROLMENT)
+    return PLAIN_HEADERS[LeafKind.ENROLMENT]
 
 
 def _new_key(ws: WorkingState, key: bytes) -> None:
@@ -528,7 +530,7 @@ def _key_rotation(ws: WorkingState, ctx: Context, r: _Rec, body: b.KeyRotation) 
         old = _owned_key(ws, body.participant, body.retire_key)
         ws.put(replace(old, revoked_at=r.time, revoked_by=r.id))
     ws.put(KeyRow(key_id_for(body.new_key), body.participant, body.new_key, r.time, r.id))
-    return LeafHeader(LeafKind.KEY_ROTATION)
+    return PLAIN_HEADERS[LeafKind.KEY_ROTATION]
 
 
 def _key_revocation(ws: WorkingState, ctx: Context, r: _Rec, body: b.KeyRevocation) -> LeafHeader:
@@ -536,7 +538,7 @@ def _key_revocation(ws: WorkingState, ctx: Context, r: _Rec, body: b.KeyRevocati
     _self_or_admin(r, body.participant)
     old = _owned_key(ws, body.participant, body.key_id)
     ws.put(replace(old, revoked_at=r.time, revoked_by=r.id))
-    return LeafHeader(LeafKind.KEY_REVOCATION)
+    return PLAIN_HEADERS[LeafKind.KEY_REVOCATION]
 
 
 def _qualification(ws: WorkingState, ctx: Context, r: _Rec, body: b.Qualification) -> LeafHeader:
@@ -564,7 +566,7 @@ def _qualification(ws: WorkingState, ctx: Context, r: _Rec, body: b.Qualificatio
         )
     )
     ws.qualifications_changed()
-    return LeafHeader(LeafKind.QUALIFICATION)
+    return PLAIN_HEADERS[LeafKind.QUALIFICATION]
 
 
 # -- products, batches, recalls ----------------------------------------------------------------
@@ -597,7 +599,7 @@ def _product_rec(ws: WorkingState, ctx: Context, r: _Rec, body: b.Product) -> Le
             gtin=body.gtin,
         )
     )
-    return LeafHeader(LeafKind.PRODUCT)
+    return PLAIN_HEADERS[LeafKind.PRODUCT]
 
 
 def _batch(ws: WorkingState, ctx: Context, r: _Rec, body: b.Batch) -> LeafHeader:
@@ -644,7 +646,7 @@ def _batch(ws: WorkingState, ctx: Context, r: _Rec, body: b.Batch) -> LeafHeader
         )
     )
     ws.put(StockRow(r.uscc, r.id, body.quantity, 0))
-    return LeafHeader(LeafKind.BATCH)
+    return PLAIN_HEADERS[LeafKind.BATCH]
 
 
 def _recall(ws: WorkingState, ctx: Context, r: _Rec, body: b.Recall) -> LeafHeader:
@@ -679,7 +681,7 @@ def _recall(ws: WorkingState, ctx: Context, r: _Rec, body: b.Recall) -> LeafHead
     ws.append(
         RecallRow(r.id, body.product, ",".join(body.lots), body.action, body.level, r.time, r.uscc)
     )
-    return LeafHeader(LeafKind.RECALL)
+    return PLAIN_HEADERS[LeafKind.RECALL]
 
 
 # -- orders, invoices --------------------------------------------------------------------------
@@ -753,7 +755,7 @@ def _order(ws: WorkingState, ctx: Context, r: _Rec, body: b.Order) -> LeafHeader
             escrow_key=key,
         )
     )
-    return LeafHeader(LeafKind.ORDER)
+    return PLAIN_HEADERS[LeafKind.ORDER]
 
 
 def order_status(lines: list[dict[str, Any]]) -> str:
@@ -820,7 +822,7 @@ def _invoice(ws: WorkingState, ctx: Context, r: _Rec, body: b.Invoice) -> LeafHe
             r.time,
         )
     )
-    return LeafHeader(LeafKind.INVOICE)
+    return PLAIN_HEADERS[LeafKind.INVOICE]
 
 
 # -- shipments, acceptance, returns ------------------------------------------------------------
@@ -1006,7 +1008,7 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
             shipment_leaf=r.leaf,
         )
     )
-    return LeafHeader(LeafKind.SHIPMENT)
+    return PLAIN_HEADERS[LeafKind.SHIPMENT]
 
 
 def _known_shipment(ws: WorkingState, shipment_id: str) -> ShipmentRow:
@@ -1109,7 +1111,7 @@ def _acceptance(ws: WorkingState, ctx: Context, r: _Rec, body: b.Acceptance) -> 
     )
     terms = order.escrow_terms
     if terms is None:
-        return LeafHeader(LeafKind.ACCEPTANCE)
+        return PLAIN_HEADERS[LeafKind.ACCEPTANCE]
     return LeafHeader(
         kind=LeafKind.ACCEPTANCE,
         chain_id=terms["chain_id"],
@@ -1214,7 +1216,7 @@ def _return(ws: WorkingState, ctx: Context, r: _Rec, body: b.Return) -> LeafHead
             reverses=s.shipment_id,
         )
     )
-    return LeafHeader(LeafKind.RETURN)
+    return PLAIN_HEADERS[LeafKind.RETURN]
 
 
 # -- disputes ----------------------------------------------------------------------------------
@@ -1230,7 +1232,7 @@ def _dispute(ws: WorkingState, ctx: Context, r: _Rec, body: b.Dispute) -> LeafHe
         )
     ws.put(DisputeRow(r.id, order.order_id, r.uscc, r.time, body.reason))
     ws.put(replace(order, dispute_id=r.id, payment_status="disputed"))
-    return LeafHeader(LeafKind.DISPUTE)
+    return PLAIN_HEADERS[LeafKind.DISPUTE]
 
 
 def _resolution(ws: WorkingState, ctx: Context, r: _Rec, body: b.DisputeResolution) -> LeafHeader:
@@ -1254,7 +1256,7 @@ def _resolution(ws: WorkingState, ctx: Context, r: _Rec, body: b.DisputeResoluti
         )
     )
     ws.put(replace(order, payment_status="resolved"))
-    return LeafHeader(LeafKind.DISPUTE_RESOLUTION)
+    return PLAIN_HEADERS[LeafKind.DISPUTE_RESOLUTION]
 
 
 # -- corrections -------------------------------------------------------------------------------
@@ -1326,7 +1328,7 @@ def _correction(ws: WorkingState, ctx: Context, r: _Rec, body: b.Correction) -> 
             " invoices, orders without shipments and shipments in transit",
         )
     ws.put(replace(target, superseded_by=r.id))
-    return LeafHeader(LeafKind.CORRECTION)
+    return PLAIN_HEADERS[LeafKind.CORRECTION]
 
 
 _HANDLERS: dict[str, Callable[[WorkingState, Context, _Rec, Any], LeafHeader]] = {

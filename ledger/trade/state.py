@@ -166,11 +166,19 @@ def _getters(cls: type[Row]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]
 
 
 def replace(row: R, **changes: Any) -> R:
-    """A copy of ``row`` with ``changes`` (faster than ``dataclasses.replace``)."""
+    """A copy of ``row`` with ``changes`` to existing columns (faster than
+    ``dataclasses.replace``: the frozen ``__init__`` is skipped; cached properties are not
+    copied, so they are computed again from the new values)."""
     cls = type(row)
-    values = dict(zip(cls.columns(), row.values(), strict=True))
+    cols = cls.columns()
+    values = dict(zip(cols, row.values(), strict=True))
     values.update(changes)
-    return cls(**values)
+    if len(values) != len(cols):
+        unknown = sorted(set(values) - set(cols))
+        raise TypeError(f"{cls.__name__} has no columns {', '.join(unknown)}")
+    new = object.__new__(cls)
+    new.__dict__.update(values)
+    return new
 
 
 @dataclass(frozen=True)
@@ -815,7 +823,7 @@ class WorkingState:
         if row.escrow_key is not None:
             self.list_changes["escrow"][row.escrow_key] = row.order_id
 
-    # licence checks: memoized per (party, side, product, day) while no licence changes
+    # licence checks: memoized per (party, side, product profile, day) while no licence changes
     def licence_ok(self, key: Any) -> bool:
         if key in self.licence_memo:
             return True
