@@ -14,6 +14,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -38,6 +39,7 @@ from ledger.bundle import (
     Bundle,
     inclusion_multiproof,
     is_plain_leaf,
+    record_day,
 )
 from ledger.checkpoint import NoteSigner, NoteVerifier, generate_note_keys
 from ledger.errors import MalformedInputError, NotFoundError
@@ -363,19 +365,31 @@ class LedgerService:
         direction: str = "forward",
         query: dict[str, Any],
         parties: Iterable[str] = (),
+        licence_spans: Mapping[str, tuple[str, str] | None] | None = None,
         redact: frozenset[str] = frozenset(),
         day: date | None = None,
         checkpoint: StoredCheckpoint | None = None,
     ) -> dict[str, Any]:
-        """The proof bundle (docs/bundle.md) as a JSON-ready dict (records as raw JSON)."""
+        """The proof bundle (docs/bundle.md) as a JSON-ready dict (records as raw JSON).
+
+        The enrolments of ``parties`` are evidence for the verifier's signer and role checks;
+        ``licence_spans`` maps each party that shipped or received to the first and last day
+        (ISO, China Standard Time) it did: the licences valid on some day of that span are
+        evidence for the licence check (None: all its approved licences). Without
+        ``licence_spans``, the approved licences of ``parties`` valid from ``day`` or earlier
+        (any, without ``day``) are.
+        """
         leaf_indices_list = list(leaf_indices)
         wanted = set(leaf_indices_list)
         wanted |= {a for a, _ in links} | {b for _, b in links}
-        # Licences of the parties, and their enrolments, as evidence for the verifier.
         party_set = set(parties)
         if party_set:
-            wanted |= self._licence_leaves(tx, party_set, day)
             wanted |= self._enrolment_leaves(tx, party_set)
+        if licence_spans is None:
+            span = None if day is None else ("0001-01-01", day.isoformat())
+            licence_spans = dict.fromkeys(party_set, span)
+        if licence_spans:
+            wanted |= self._licence_leaves(tx, licence_spans)
         cp = self._fresh_checkpoint() if checkpoint is None else checkpoint
         late = [i for i in leaf_indices_list if i >= cp.tree_size]
         if late:
@@ -464,43 +478,65 @@ class LedgerService:
         for begin in range(0, len(ids), _CHUNK):
             chunk = ids[begin : begin + _CHUNK]
             marks = ", ".join("?" * len(chunk))
-            for r in load_where(tx, RecordRow, f"record_id IN ({marks})", chunk):
-                out[r.record_id] = r.leaf_index
+            for record_id, leaf_index in tx.query(
+                f"SELECT record_id, leaf_index FROM trade_records WHERE record_id IN ({marks})",
+                chunk,
+            ):
+                out[str(record_id)] = int(leaf_index)
         return out
 
     def _signer_leaves(self, tx: Transaction, key_ids: set[str]) -> tuple[dict[str, int], set[int]]:
+        """Each participant key's enrolling entry (the enrolment or rotation that added it)."""
         participant_keys = sorted(k for k in key_ids if k not in self.admin_by_key)
-        added_by: dict[str, str] = {}
+        signers: dict[str, int] = {}
         for begin in range(0, len(participant_keys), _CHUNK):
             chunk = participant_keys[begin : begin + _CHUNK]
             marks = ", ".join("?" * len(chunk))
-            for row in load_where(tx, KeyRow, f"key_id IN ({marks})", chunk):
-                added_by[row.key_id] = row.added_by
-        leaves = self._record_leaves(tx, added_by.values())
-        signers = {k: leaves[r] for k, r in added_by.items() if r in leaves}
+            for key_id, leaf_index in tx.query(
+                "SELECT k.key_id, r.leaf_index FROM trade_keys k"
+                " JOIN trade_records r ON r.record_id = k.added_by"
+                f" WHERE k.key_id IN ({marks})",
+                chunk,
+            ):
+                signers[str(key_id)] = int(leaf_index)
         return signers, set(signers.values())
 
-    def _licence_leaves(self, tx: Transaction, parties: set[str], day: date | None) -> set[int]:
-        ids: list[str] = []
-        usccs = sorted(parties)
+    def _licence_leaves(
+        self, tx: Transaction, spans: Mapping[str, tuple[str, str] | None]
+    ) -> set[int]:
+        """Approved licences of each party: those valid on some day of its span (first and
+        last ISO day it traded on), or all of them when the span is None."""
+        out: set[int] = set()
+        usccs = sorted(spans)
         for begin in range(0, len(usccs), _CHUNK):
             chunk = usccs[begin : begin + _CHUNK]
             marks = ", ".join("?" * len(chunk))
-            for q in load_where(tx, QualRow, f"holder IN ({marks})", chunk):
-                if q.verdict == "approved" and (day is None or q.from_date <= day):
-                    ids.append(q.record_id)
-        return set(self._record_leaves(tx, ids).values())
+            for holder, valid_from, valid_to, leaf_index in tx.query(
+                "SELECT q.holder, q.valid_from, q.valid_to, r.leaf_index"
+                " FROM trade_qualifications q JOIN trade_records r ON r.record_id = q.record_id"
+                f" WHERE q.verdict = 'approved' AND q.holder IN ({marks})",
+                chunk,
+            ):
+                span = spans[holder]
+                if span is None or (
+                    valid_from <= span[1] and (valid_to is None or valid_to > span[0])
+                ):
+                    out.add(int(leaf_index))
+        return out
 
     def _enrolment_leaves(self, tx: Transaction, parties: set[str]) -> set[int]:
-        ids: list[str] = []
+        out: set[int] = set()
         usccs = sorted(parties)
         for begin in range(0, len(usccs), _CHUNK):
             chunk = usccs[begin : begin + _CHUNK]
             marks = ", ".join("?" * len(chunk))
-            ids += [
-                p.record_id for p in load_where(tx, ParticipantRow, f"uscc IN ({marks})", chunk)
-            ]
-        return set(self._record_leaves(tx, ids).values())
+            for (leaf_index,) in tx.query(
+                "SELECT r.leaf_index FROM trade_participants p"
+                f" JOIN trade_records r ON r.record_id = p.record_id WHERE p.uscc IN ({marks})",
+                chunk,
+            ):
+                out.add(int(leaf_index))
+        return out
 
     def _anchor_ref(self, tx: Transaction, cp: StoredCheckpoint) -> AnchorRef | None:
         if self.chain is None:
@@ -618,6 +654,7 @@ class LedgerService:
             direction=direction,
             query=query,
             parties=parties,
+            licence_spans=_trading_spans(steps),
             redact=redact,
             checkpoint=cp,
         )
@@ -850,6 +887,28 @@ def inclusion_paths(
         path.extend(nodes[n] for n in high)
         out[i] = path
     return out
+
+
+def _trading_spans(steps: Sequence[Step]) -> dict[str, tuple[str, str] | None]:
+    """The first and last day (China Standard Time, ISO) each party shipped or received a
+    shipment of the steps on: the days the verifier checks its licences for (None: a day
+    could not be read, so every licence of the party is evidence)."""
+    days: dict[str, set[str]] = defaultdict(set)
+    unknown: set[str] = set()
+    for s in steps:
+        if s.type != "shipment":
+            continue
+        ends = [p for p in (s.from_holder, s.to_holder) if p]
+        try:
+            day = record_day(s.time).isoformat()
+        except MalformedInputError:
+            unknown.update(ends)
+            continue
+        for party in ends:
+            days[party].add(day)
+    spans: dict[str, tuple[str, str] | None] = {p: (min(d), max(d)) for p, d in days.items()}
+    spans.update(dict.fromkeys(unknown))
+    return spans
 
 
 def _key_name(origin: str) -> str:

@@ -580,12 +580,20 @@ def recalls(tx: Transaction, product: str) -> list[RecallRow]:
     return load_where(tx, RecallRow, "product = ? ORDER BY issued_at", (product,))
 
 
+_PLAIN_JSON = frozenset({str, int, bool, type(None)})
+
+
 def trace_to_json(value: Any) -> Any:
     """Dataclass trees as JSON-ready values (bytes as hex)."""
+    plain = _PLAIN_JSON
     if hasattr(value, "_asdict"):  # the NamedTuple answers: Step, Holding, Edge, ...
-        return {k: trace_to_json(v) for k, v in value._asdict().items()}
+        # Most fields are strings and numbers: copy those without a call per field.
+        return {
+            k: v if type(v) in plain else trace_to_json(v)
+            for k, v in zip(value._fields, value, strict=True)
+        }
     if isinstance(value, list | tuple):
-        return [trace_to_json(v) for v in value]
+        return [v if type(v) in plain else trace_to_json(v) for v in value]
     if isinstance(value, bytes):
         return value.hex()
     if hasattr(value, "__dataclass_fields__"):
