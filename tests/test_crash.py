@@ -5,7 +5,8 @@ The test kills it several times at random moments (on both backends), reopens th
 each kill and checks that every acknowledged entry is present and identical, that the
 indices are contiguous with no duplicate or gap, that an unacknowledged batch is either
 wholly present or wholly absent, that the stored interior nodes are exactly those a tree of
-that size has and agree with the leaf hashes, and that reopening is fast.
+that size has and agree with the leaf hashes, that exactly the complete tiles are stored
+and agree with them too, and that reopening is fast.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ledger.merkle import MemoryTree, hash_leaf, root_from_leaf_hashes
 from ledger.storage import Database, MerkleLog
+from ledger.storage.log import TILE_HEIGHT, TILE_LEAVES
 
 HERE = Path(__file__).resolve().parent
 WRITER = HERE / "crash_writer.py"
@@ -84,6 +86,7 @@ def check_log(url: str, acked: list[tuple[int, int, int, int]]) -> None:
                 (int(level), int(index)): bytes(value)
                 for level, index, value in tx.query("SELECT level, node_index, hash FROM log_nodes")
             }
+            tiles = {int(t): bytes(h) for t, h in tx.query("SELECT tile, hashes FROM log_tiles")}
         assert count == size == len(entries)
         assert size == 0 or (low, high) == (0, size - 1)
         assert [e.index for e in entries] == list(range(size))
@@ -119,6 +122,20 @@ def check_log(url: str, acked: list[tuple[int, int, int, int]]) -> None:
             for i in range(size >> level)
         }
         assert nodes == expected_nodes
+
+        # Exactly the complete tiles are stored, each the levels 0-4 of its 32 leaves.
+        def node(level: int, k: int) -> bytes:
+            return leaf_hashes[k] if level == 0 else expected_nodes[level, k]
+
+        expected_tiles = {
+            tile: b"".join(
+                node(level, k)
+                for level in range(TILE_HEIGHT)
+                for k in range(tile * TILE_LEAVES >> level, (tile + 1) * TILE_LEAVES >> level)
+            )
+            for tile in range(size // TILE_LEAVES)
+        }
+        assert tiles == expected_tiles
     finally:
         db.close()
 
