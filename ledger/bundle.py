@@ -21,12 +21,14 @@ raises ``MalformedInputError`` before any check); ``verify_bundle`` raises
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -373,11 +375,31 @@ class Bundle:
         size = len(data.encode("utf-8") if isinstance(data, str) else data)
         if size > MAX_BUNDLE_BYTES:
             raise MalformedInputError(f"bundle has {size} bytes, at most {MAX_BUNDLE_BYTES}")
-        return cls.from_dict(parse_json(data, "bundle"))
+        with _no_gc():
+            return _parse_bundle(parse_json(data, "bundle"))
 
     @classmethod
     def from_dict(cls, data: JsonValue) -> Bundle:
-        return _parse_bundle(data)
+        with _no_gc():
+            return _parse_bundle(data)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a bundle is parsed or checked.
+
+    Both allocate hundreds of thousands of small objects and free none: every allocation
+    burst makes the collector walk the whole heap again (10-15% of the time), for nothing, as
+    nothing they build holds a cycle. Reference counting still frees everything.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def checkpoint_size(note: str) -> int:
@@ -787,6 +809,16 @@ def check_bundle(
     bundle names must be one of them. Without it the bundle's own ``admins`` are used, and the
     report says so (check ``admins``).
     """
+    with _no_gc():
+        return _check_bundle(bundle, verifiers, origin, admin_keys)
+
+
+def _check_bundle(
+    bundle: Bundle,
+    verifiers: Sequence[NoteVerifier],
+    origin: str | None,
+    admin_keys: Mapping[str, bytes] | None,
+) -> BundleReport:
     c = _Checker(bundle)
     checkpoint = _check_checkpoint(c, bundle, verifiers, origin)
     _check_inclusion(c, bundle, checkpoint)
