@@ -607,6 +607,33 @@ def test_non_bytes_hashes_are_malformed_input() -> None:
         verify_inclusion(0, 2, h, [None], h)  # type: ignore[list-item]
 
 
+def test_bytes_like_hashes_verify_and_bad_elements_are_named_by_position() -> None:
+    tree = tree_of(leaves_for(11))
+    path, root, leaf = tree.inclusion_proof(6, 11), tree.root(11), tree.leaf_hash(6)
+    cpath, root1 = tree.consistency_proof(6, 11), tree.root(6)
+    # bytearray is accepted wherever bytes are (the quick checks only look for bytes).
+    assert root_from_inclusion_proof(6, 11, bytearray(leaf), [bytearray(p) for p in path]) == root
+    verify_inclusion(6, 11, leaf, [*path[:2], bytearray(path[2]), *path[3:]], bytearray(root))
+    verify_consistency(6, 11, [bytearray(p) for p in cpath], bytearray(root1), bytearray(root))
+    for position in range(len(path)):
+        for bad in (path[position][:31], memoryview(path[position]), path[position].hex()):
+            broken = [*path[:position], bad, *path[position + 1 :]]
+            with pytest.raises(MalformedInputError, match=rf"proof hash \[{position}\]"):
+                verify_inclusion(6, 11, leaf, broken, root)
+            broken = [*cpath[:position], bad, *cpath[position + 1 :]][: len(cpath)]
+            if position < len(cpath):
+                with pytest.raises(MalformedInputError, match=rf"proof hash \[{position}\]"):
+                    verify_consistency(6, 11, broken, root1, root)
+    # The first failed check wins, in the order of the checks: root, then index, size,
+    # leaf hash, path (inclusion); sizes, roots, path (consistency).
+    with pytest.raises(MalformedInputError, match="leaf index"):
+        verify_inclusion(True, 11, b"", path, root)  # type: ignore[arg-type]
+    with pytest.raises(MalformedInputError, match="size2"):
+        verify_consistency(6, -1, [b""], b"", b"")
+    with pytest.raises(HashLengthError, match="root1"):
+        verify_consistency(6, 11, [b""], b"", b"")
+
+
 def test_out_of_range_requests_to_the_tree_are_named() -> None:
     tree = tree_of(leaves_for(4))
     with pytest.raises(IndexRangeError, match="beyond tree size"):
