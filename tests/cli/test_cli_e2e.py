@@ -250,6 +250,13 @@ def test_participant_and_auditor_story(served) -> None:
         "audit", "verify", str(tmp / "tampered.json"), "--key", vkey, "--json", env=env, check=1
     )
     assert json.loads(bad.stdout)["ok"] is False
+    # A bundle of the old format is refused by name (exit 2), not half-checked.
+    doc = json.loads(bundle.read_text())
+    assert doc["version"] == 2 and doc["inclusion_proof"] is not None
+    doc["version"] = 1
+    (tmp / "v1.json").write_text(json.dumps(doc))
+    old = lotproof("audit", "verify", str(tmp / "v1.json"), "--key", vkey, env=env, check=2)
+    assert "version 1 is no longer read" in old.stderr and "Traceback" not in old.stderr
     lotproof("audit", "verify", str(tmp / "setup.json"), "--key", vkey, env=env, check=2)
     # The monitor follows the log, and keeps state only after checking.
     state = tmp / "monitor.json"
