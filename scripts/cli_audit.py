@@ -4,8 +4,9 @@
   bundle (docs/bundle.md) offline: the checkpoint signature, every entry's inclusion (one
   shared proof), every leaf against its record, every signature against its signer's
   enrolled key and role, every trace link (quantities, provenance, licences valid on the
-  day) and the anchor's consistency with the checkpoint; with ``--rpc`` also that the anchor is on chain. Exit 0 verified, 1 a
-  check failed, 2 the bundle (or a key) is malformed or unreadable.
+  day) and the anchor's consistency with the checkpoint; with ``--rpc`` also that the anchor
+  is on chain. Exit 0 verified, 1 a check failed, 2 the bundle (or a key) is malformed or
+  unreadable.
 - ``audit monitor --url URL --state FILE --key VKEY [--rpc URL]`` follows a ledger's
   checkpoints: each new one must carry a trusted signature and be consistent with the last
   one seen (and with the chain's latest anchor when ``--rpc`` is given); the state file is
