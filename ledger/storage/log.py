@@ -9,26 +9,46 @@ Tables (component ``merkle_log``, schema version 1):
 - ``log_checkpoints(tree_size, root, note, created_at)``: signed checkpoint notes (the note
   text is built and verified elsewhere; here it is stored next to the root it commits to).
 
+and (component ``merkle_log_tiles``, version 1):
+
+- ``log_tiles(tile, hashes)``: for each complete chunk of ``TILE_LEAVES`` (32) leaves, the
+  hashes of its levels 0 to ``TILE_HEIGHT - 1`` (32 leaf hashes, then 16, 8, 4 and 2 nodes:
+  62 hashes, 1984 bytes), written in the append that completes the chunk, as C2SP
+  tlog-tiles keep the low levels of a tree together. They repeat what ``log_entries`` and
+  ``log_nodes`` hold, so that the low part of any proof is one primary-key read. A log
+  written before tiles gets them when first opened; a tile that is missing all the same
+  (say, an older version of this code appended after that) only sends its proofs down the
+  general path below.
+
 Append is O(log n) amortized: the right frontier (the perfect subtrees on the right edge of
 the tree, at most log2(n) nodes) is read in the write transaction, and every new interior
 node is computed from it without further reads. No tree state is carried between
 transactions, so another process's append, or a caller's transaction that rolled back after
 appending, can never leave a stale frontier behind. The frontier (``range_nodes(0, size)``)
 and the stored size come back from one query: the size after the last append is the guess
-for which nodes to ask, and a wrong guess costs a second query.
+for which nodes to ask, and a wrong guess costs a second query. An append that completes
+chunks computes their tiles from the leaf hashes (reading those of earlier appends).
 
-Any historic root, inclusion proof or consistency proof is one batched read of the perfect
-subtrees its plan names (the plans of ``ledger.merkle``, computed directly in
-``ledger.storage._plans``). Reads without a caller's transaction run as single statements:
-the log is append-only, so a tree of any stored size never changes under a reader.
+Proofs take the quick path when they can: the nodes of level >= ``TILE_HEIGHT`` come from
+the node cache, a partial right sibling from the edge cache, the lower ones from one tile,
+and whatever is missing (the tile, uncached nodes, the check that the tree reaches the size
+asked) is one statement. Warm, an inclusion proof of a known size is one primary-key read
+of a tile; a consistency proof from a size that is a multiple of 32 runs no SQL. Otherwise
+(a tile not complete in the tree asked for, an unknown edge) the general path reads the
+perfect subtrees of the proof's plan (``ledger.storage._plans``) in one batched statement
+and fills the caches. Reads without a caller's transaction run as single statements: the
+log is append-only, so a tree of any stored size never changes under a reader.
 
-Node cache: a committed perfect subtree never changes, so each ``MerkleLog`` keeps the
-nodes of level >= ``CACHE_MIN_LEVEL`` it has read from committed state (at most
-``CACHE_MAX_NODES``, cleared when full) and the largest size it has seen committed. Only
-reads outside any transaction on the connection fill them (a write transaction's nodes may
-still roll back); any read may use them. A read of a size beyond the known committed size,
-or inside a transaction (whose snapshot may be older), still asks the database whether the
-tree reaches that size. With the size given and every node cached, a proof runs no SQL.
+Caches: a committed perfect subtree never changes, so each ``MerkleLog`` keeps the nodes of
+level >= ``CACHE_MIN_LEVEL`` it has read from committed state (at most ``CACHE_MAX_NODES``,
+cleared when full), the right-edge hashes (folds of ``range_nodes(start, size)``) of trees
+it has read from committed state, and the largest size it has seen committed. The quick
+path reads an uncached upper node together with its strip (the ``1 << STRIP_BITS`` aligned
+nodes of its level around it), so a few hundred reads warm the cache of a million-leaf log.
+Only reads outside any transaction on the connection fill the caches (a write
+transaction's nodes may still roll back); any read may use them. A read of a size beyond
+the known committed size, or inside a transaction (whose snapshot may be older), still asks
+the database whether the tree reaches that size, in the same statement.
 
 Measured figures and the commands that produce them: BENCHMARKS.md, section Log.
 """
