@@ -123,6 +123,8 @@ def proof_ranges(indices: Sequence[int], size: int) -> list[tuple[int, int]]:
         return out
     if indices[-1] >= size or indices[0] < 0:
         raise IndexRangeError(f"leaf indices must be in 0..{size - 1}")
+    if any(a >= b for a, b in itertools.pairwise(indices)):
+        raise MalformedInputError("leaf indices must be sorted and unique")
     append = out.append
 
     def walk(lo: int, hi: int, p: int) -> int:

@@ -197,8 +197,10 @@ def trace_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {
         "ledger_records": args.records,
         "wide_batch_holders": holders,
+        "bundle_version": answer["bundle"]["version"],
         "bundle_entries": len(answer["bundle"]["entries"]),
         "bundle_bytes": len(raw),
+        "inclusion_proof_hashes": len(answer["bundle"].get("inclusion_proof", ())),
         "trace_with_proofs_ms_median": round(statistics.median(times), 1),
         "trace_with_proofs_ms_p90": round(sorted(times)[int(0.9 * (len(times) - 1))], 1),
         "library_trace_ms_median": round(statistics.median(lib_times), 1),

@@ -25,6 +25,7 @@ from ledger.bundle import (
     check_bundle,
     inclusion_multiproof,
     plain_leaf,
+    proof_ranges,
     verify_bundle,
     verify_multiproof,
 )
@@ -716,3 +717,13 @@ def test_optional_objects_must_be_objects_or_null(world: World, field: str) -> N
     doc[field] = []
     with pytest.raises(MalformedInputError):
         Bundle.from_dict(doc)
+
+
+def test_proof_ranges_refuse_unsorted_or_out_of_range_indices() -> None:
+    assert proof_ranges([2, 3, 5], 7) == [(0, 2), (4, 5), (6, 7)]
+    with pytest.raises(MalformedInputError):
+        proof_ranges([3, 2], 7)
+    with pytest.raises(MalformedInputError):
+        proof_ranges([2, 2], 7)
+    with pytest.raises(IndexRangeError):
+        proof_ranges([7], 7)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 
 import pytest
 from api_support import Api
 
 from api.auth import challenge_message
 from api.client import ApiError
-from ledger.bundle import Bundle, check_bundle
+from ledger.bundle import Bundle, check_bundle, checkpoint_size
 from ledger.records import SigningKey, make_record
 
 
@@ -211,3 +212,42 @@ def test_runs_on_postgres(api_factory, postgres_url: str) -> None:
     a.client().submit(a.story.records)
     answer = a.client(a.party_key("hospital")).trace_reverse(a.uscc("hospital"), a.story["batch"])
     _verify(a, answer["bundle"])
+
+
+def test_trace_bundle_is_version_2_with_only_the_licences_of_the_trading_days(api: Api) -> None:
+    hospital = api.story.parties["hospital"]
+    old = api.story.scn.licence(
+        hospital,
+        "business_licence",
+        valid_from=date(2020, 1, 1),
+        valid_to=date(2021, 1, 1),
+        number=hospital.uscc,
+    )
+    api.client().submit([old])
+    answer = api.client(api.party_key("hospital")).trace_reverse(
+        api.uscc("hospital"), api.story["batch"]
+    )
+    bundle = answer["bundle"]
+    assert bundle["version"] == 2
+    ids = {e["record"]["record"]["id"] for e in bundle["entries"] if "record" in e}
+    # The hospital's current licences are evidence; the one that expired long before it
+    # traded is not, and the bundle still verifies.
+    assert old.record.id not in ids
+    assert any(
+        e["record"]["record"]["type"] == "qualification"
+        and e["record"]["record"]["body"]["holder"] == hospital.uscc
+        for e in bundle["entries"]
+        if "record" in e
+    )
+    _verify(api, bundle)
+    # Leaves travel only when they are not the plain leaf of their record (escrow terms).
+    for e in bundle["entries"]:
+        assert "inclusion_path" not in e
+        if "leaf" in e:
+            assert e["record"]["record"]["type"] == "acceptance"
+            assert e["leaf"][64 * 2 : 96 * 2] != "0" * 64  # a chain id
+    # One shared proof, shorter than the entries' separate RFC 9162 paths.
+    parsed = Bundle.from_dict(bundle)
+    size = checkpoint_size(parsed.checkpoint)
+    separate = sum(len(api.service.log.inclusion_proof(e.leaf_index, size)) for e in parsed.entries)
+    assert len(parsed.inclusion_proof) < separate
