@@ -394,7 +394,7 @@ class MerkleLog:
         size: int | None = None
         if not sql:
             return found, size
-        for level, index, value in tx.query(sql, params):
+        for level, index, value in tx.hot_query(sql, params):
             if level == -1:
                 size = index
             else:
@@ -645,7 +645,7 @@ class MerkleLog:
                 params.append(tile)
             if leaf >= 0:
                 params.append(leaf)
-            rows = tx.query(sql, params)
+            rows = tx.hot_query(sql, params)
         hashes = b""
         fetched: dict[NodeId, bytes] = {}
         seen = leaf < 0
