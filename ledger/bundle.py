@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from ledger.canonical import JsonValue, canonical_bytes, parse_json
 from ledger.checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_note
 from ledger.errors import (
+    HashLengthError,
     IndexRangeError,
     LedgerError,
     MalformedInputError,
@@ -46,6 +47,7 @@ from ledger.errors import (
 )
 from ledger.leaf import LEAF_SIZE, RECORD_TYPES, LeafHeader, LeafKind, decode_leaf, encode_leaf
 from ledger.merkle import (
+    HASH_SIZE,
     NodeReader,
     fold_right,
     hash_leaf,
@@ -170,12 +172,17 @@ def root_from_multiproof(
     if not n:
         raise IndexRangeError("a shared inclusion proof needs at least one leaf")
     indices = [i for i, _ in leaves]
-    if indices[0] < 0 or indices[-1] >= size:
-        raise IndexRangeError(f"leaf index {indices[-1]} is outside the tree of size {size}")
+    for i in (indices[0], indices[-1]):
+        if not 0 <= i < size:
+            raise IndexRangeError(f"leaf index {i} is outside the tree of size {size}")
     for a, b in itertools.pairwise(indices):
         if a >= b:
             raise MalformedInputError(f"leaf indices must be sorted and unique ({a}, {b})")
     hashes = [h for _, h in leaves]
+    for what, values in (("leaf hash", hashes), ("proof hash", proof)):
+        bad = next((h for h in values if len(h) != HASH_SIZE), None)
+        if bad is not None:
+            raise HashLengthError(what, len(bad))
     nproof = len(proof)
     used = 0
     filler = bytes(32)

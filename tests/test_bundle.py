@@ -30,7 +30,13 @@ from ledger.bundle import (
     verify_multiproof,
 )
 from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
-from ledger.errors import IndexRangeError, MalformedInputError, ProofSizeError, RootMismatchError
+from ledger.errors import (
+    HashLengthError,
+    IndexRangeError,
+    MalformedInputError,
+    ProofSizeError,
+    RootMismatchError,
+)
 from ledger.leaf import LeafHeader, LeafKind, encode_leaf
 from ledger.merkle import MemoryTree, hash_leaf, root_from_leaf_hashes
 from ledger.records import SignedRecord, SigningKey, make_record
@@ -727,3 +733,17 @@ def test_proof_ranges_refuse_unsorted_or_out_of_range_indices() -> None:
         proof_ranges([2, 2], 7)
     with pytest.raises(IndexRangeError):
         proof_ranges([7], 7)
+
+
+def test_multiproof_refuses_short_hashes() -> None:
+    tree = MemoryTree()
+    for i in range(4):
+        tree.append(bytes([i]))
+    proof = inclusion_multiproof(tree, [1], 4)
+    leaves = [(1, tree.leaf_hash(1))]
+    with pytest.raises(HashLengthError):
+        verify_multiproof(4, leaves, [proof[0][:31], *proof[1:]], tree.root(4))
+    with pytest.raises(HashLengthError):
+        verify_multiproof(4, [(1, tree.leaf_hash(1)[:16])], proof, tree.root(4))
+    with pytest.raises(IndexRangeError, match="leaf index -1"):
+        verify_multiproof(4, [(-1, tree.leaf_hash(1))], proof, tree.root(4))
