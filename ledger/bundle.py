@@ -224,7 +224,7 @@ class Entry:
     """One log entry: full (signed record, and its leaf bytes) or redacted (leaf hash only).
 
     A full entry built without ``leaf`` gets the plain leaf of its record (``plain_leaf``);
-    ``leaf_derived`` says so.
+    ``leaf_derived`` says so (it is set here only, never by a caller: the leaf check trusts it).
     """
 
     leaf_index: int
@@ -232,7 +232,7 @@ class Entry:
     record: SignedRecord | None = None
     redacted_leaf_hash: bytes | None = None
     redacted_type: str | None = None
-    leaf_derived: bool = field(default=False, compare=False)
+    leaf_derived: bool = field(default=False, init=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.record is not None and self.redacted_leaf_hash is None:
