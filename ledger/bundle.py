@@ -888,8 +888,9 @@ def _check_inclusion(c: _Checker, bundle: Bundle, cp: Checkpoint | None) -> None
         c.fail("inclusion", f"all {len(bundle.entries)} entries", "no usable checkpoint")
         return
     inside = [e for e in bundle.entries if e.leaf_index < cp.size]
-    for e in bundle.entries[len(inside) :]:
-        c.fail("inclusion", c.subject(e), f"leaf index is outside the tree of size {cp.size}")
+    for e in bundle.entries:
+        if e.leaf_index >= cp.size:
+            c.fail("inclusion", c.subject(e), f"leaf index is outside the tree of size {cp.size}")
     if not inside:
         return
     try:
