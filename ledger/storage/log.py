@@ -921,11 +921,6 @@ def _postgres_points_sql(
     return " UNION ALL ".join(parts)
 
 
-def _assemble(plan: Plan, nodes: dict[NodeId, bytes]) -> list[bytes]:
-    """``ledger.merkle.assemble`` without a fold call for the usual one-node element."""
-    return [nodes[e[0]] if len(e) == 1 else fold_right([nodes[n] for n in e]) for e in plan]
-
-
 def _stored_entry(row: tuple[object, ...]) -> StoredEntry:
     index, leaf, leaf_hash, record_id, record = row
     return StoredEntry(
