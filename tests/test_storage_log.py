@@ -346,6 +346,7 @@ def test_rolled_back_append_leaves_no_cached_node(
         log.root(80)
         raise Abort
     assert not any(index >= 40 >> level for level, index in log._cache)
+    assert all(size <= 40 for _, size in log._edges)  # no right edge of an uncommitted tree
     fill(log, tree, 40, 40)  # different leaves at the same indices, committed
     for i in range(80):
         assert log.inclusion_proof(i, 80) == tree.inclusion_proof(i, 80), i

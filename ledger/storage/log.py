@@ -62,7 +62,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ledger.errors import (
     ConflictError,
@@ -551,53 +551,66 @@ class MerkleLog:
             if (tile + 1) << TILE_HEIGHT > size:
                 return None  # the tile is not complete in this tree
         # Below the fork level every sibling is in the proof (the one at the fork may be
-        # partial); above it only the left siblings.
+        # partial); above it only the left siblings. Levels ascend along the path, so the
+        # hashes from the tile come first, then those of the upper levels.
         fork = level + (index ^ ((size - 1) >> level)).bit_length() - 1
-        cache = self._cache
-        path: list[bytes] = []
-        tiled: list[int] = []  # pairs: a position in the path, its byte offset in the tile
-        missing: list[tuple[int, NodeId]] = []
+        offsets: list[int] = []  # byte offsets in the tile
+        upper: list[bytes] = []
+        missing: list[tuple[int, NodeId]] = []  # (position in upper, node) not cached
+        get, add = self._cache.get, upper.append
         lv, j = level, index
         if first:
             if lv < TILE_HEIGHT:
-                tiled += (0, (_TILE_START[lv] + (j & (TILE_LEAVES - 1 >> lv))) * HASH_SIZE)
-                path.append(b"")
+                offsets.append((_TILE_START[lv] + (j & (TILE_LEAVES - 1 >> lv))) * HASH_SIZE)
             else:
-                value = cache.get((lv, j))
+                value = get((lv, j))
                 if value is None:
                     missing.append((0, (lv, j)))
                     value = b""
-                path.append(value)
+                add(value)
         while lv < TILE_HEIGHT:
             if lv <= fork or j & 1:
-                tiled += (
-                    len(path),
-                    (_TILE_START[lv] + ((j ^ 1) & (TILE_LEAVES - 1 >> lv))) * HASH_SIZE,
-                )
-                path.append(b"")
+                offsets.append((_TILE_START[lv] + ((j ^ 1) & (TILE_LEAVES - 1 >> lv))) * HASH_SIZE)
             lv += 1
             j >>= 1
-        while j or lv <= fork:
-            if lv == fork and ((j ^ 1) + 1) << lv > size:
-                value = self._edges.get(((j ^ 1) << lv, size))
+        while lv < fork:
+            value = get((lv, j ^ 1))
+            if value is None:
+                missing.append((len(upper), (lv, j ^ 1)))
+                value = b""
+            add(value)
+            lv += 1
+            j >>= 1
+        if lv == fork:
+            sibling = j ^ 1
+            if (sibling + 1) << lv > size:  # a part of the right edge
+                value = self._edges.get((sibling << lv, size))
                 if value is None:
                     return None
-                path.append(value)
-            elif lv <= fork or j & 1:
-                value = cache.get((lv, j ^ 1))
+            else:
+                value = get((lv, sibling))
                 if value is None:
-                    missing.append((len(path), (lv, j ^ 1)))
+                    missing.append((len(upper), (lv, sibling)))
                     value = b""
-                path.append(value)
+            add(value)
+            lv += 1
+            j >>= 1
+        while j:
+            if j & 1:
+                value = get((lv, j ^ 1))
+                if value is None:
+                    missing.append((len(upper), (lv, j ^ 1)))
+                    value = b""
+                add(value)
             lv += 1
             j >>= 1
         committed = tx.sees_only_committed
         check = not committed or size > self._committed_size
-        if not (tiled or missing or check):
-            return path
+        if not (offsets or missing or check):
+            return upper
         read = self._quick_read(
             tx,
-            tile if tiled else -1,
+            tile if offsets else -1,
             [node for _, node in missing],
             size - 1 if check else -1,
             committed,
@@ -605,11 +618,10 @@ class MerkleLog:
         if read is None:
             return None
         hashes, fetched = read
-        for k in range(0, len(tiled), 2):
-            at = tiled[k + 1]
-            path[tiled[k]] = hashes[at : at + HASH_SIZE]
         for position, node in missing:
-            path[position] = fetched[node]
+            upper[position] = fetched[node]
+        path = [hashes[at : at + HASH_SIZE] for at in offsets]
+        path += upper
         return path
 
     def _quick_read(
@@ -621,7 +633,13 @@ class MerkleLog:
         nodes of its level around it, those stored), all cached: warming the cache for a
         large log then takes a few hundred reads instead of one per upper node.
         """
-        rows: list[Any]
+        if not nodes and leaf < 0:  # the usual case: the tile alone
+            row = tx.first_row(_TILE_SQL, (tile,))
+            if row is None:
+                return None
+            if len(row[0]) != TILE_BYTES:
+                raise StorageError(f"stored tile {tile} has {len(row[0])} bytes, want {TILE_BYTES}")
+            return bytes(row[0]), {}
         strips: list[tuple[int, int, int]] = []
         if committed and nodes:
             taken: set[tuple[int, int]] = set()
@@ -630,22 +648,18 @@ class MerkleLog:
                 if key not in taken:
                     taken.add(key)
                     strips.append((level, key[1] << STRIP_BITS, (key[1] + 1) << STRIP_BITS))
-        if not nodes and leaf < 0:
-            row = tx.first_row(_TILE_SQL, (tile,))
-            rows = [] if row is None else [(-1, tile, row[0])]
-        else:
-            points = [] if strips else nodes
-            sql = _quick_sql(self.db.is_sqlite, len(points), len(strips), tile >= 0, leaf >= 0)
-            params: list[int] = []
-            for node in points:
-                params += node
-            for strip in strips:
-                params += strip
-            if tile >= 0:
-                params.append(tile)
-            if leaf >= 0:
-                params.append(leaf)
-            rows = tx.hot_query(sql, params)
+        points = [] if strips else nodes
+        sql = _quick_sql(self.db.is_sqlite, len(points), len(strips), tile >= 0, leaf >= 0)
+        params: list[int] = []
+        for node in points:
+            params += node
+        for strip in strips:
+            params += strip
+        if tile >= 0:
+            params.append(tile)
+        if leaf >= 0:
+            params.append(leaf)
+        rows = tx.hot_query(sql, params)
         hashes = b""
         fetched: dict[NodeId, bytes] = {}
         seen = leaf < 0
