@@ -426,6 +426,7 @@ def run(out: Path) -> int:
         say.fact(
             "bundle",
             f"{len(bundle['entries'])} entries (trace + signers' enrolments and licences), "
+            f"one inclusion proof of {len(bundle['inclusion_proof'])} hashes for all of them, "
             f"checkpoint size {bundle['checkpoint'].splitlines()[1]}, anchored",
         )
 
