@@ -240,6 +240,12 @@ class LotproofClient:
     def alerts(self, holder: str | None = None) -> dict[str, Any]:
         return dict(self._request("GET", "/v1/alerts", auth=True, params={"holder": holder}))
 
+    def licences(self, holder: str, on: str | None = None) -> dict[str, Any]:
+        """A participant's licences and their status on ``on`` (default today), with the
+        bundle proving them."""
+        params = {"holder": holder, "on": on}
+        return dict(self._request("GET", "/v1/licences", auth=True, params=params))
+
     def escrow(self, order_id: str) -> dict[str, Any]:
         return dict(self._request("GET", f"/v1/escrow/{order_id}", auth=True))
 

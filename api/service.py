@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -47,6 +47,7 @@ from ledger.merkle import fold_right, range_nodes
 from ledger.records import SignedRecord, key_id_for
 from ledger.storage.db import Database, Transaction
 from ledger.storage.log import MerkleLog, StoredCheckpoint
+from ledger.trade import codes
 from ledger.trade.ledger import Receipt, TradeLedger, to_json
 from ledger.trade.rules import CHINA_STANDARD_TIME
 from ledger.trade.state import (
@@ -144,6 +145,23 @@ class _CachedNodes:
         for begin in range(0, len(missing), 5000):
             cache.update(self.log.read_nodes(missing[begin : begin + 5000], self.tx))
         return cache
+
+
+LICENCE_READERS = frozenset({"reviewer"})
+"""Roles that read any participant's licences besides auditors and regulators."""
+
+
+def licence_status(q: QualRow, day: date) -> str:
+    """``valid``, ``expired``, ``not_yet_valid``, ``rejected`` or ``withdrawn`` on ``day``."""
+    if q.withdrawn_by is not None:
+        return "withdrawn"
+    if q.verdict != "approved":
+        return "rejected"
+    if day < q.from_date:
+        return "not_yet_valid"
+    if q.to_date is not None and day >= q.to_date:
+        return "expired"
+    return "valid"
 
 
 class LedgerService:
@@ -315,7 +333,10 @@ class LedgerService:
 
     # --- permissions ------------------------------------------------------------------------
 
-    def _parties(self, tx: Transaction, signed: SignedRecord) -> set[str]:
+    def parties_of(self, tx: Transaction, signed: SignedRecord) -> set[str]:
+        """Every participant a record concerns (its signer, the parties its body names, and
+        for an acceptance, return, dispute or shipment the parties of the shipment or order it
+        refers to): who besides auditors and regulators may read it."""
         record = signed.record
         parties = {record.actor}
         body = record.body
@@ -572,7 +593,7 @@ class LedgerService:
             if entry is None:
                 raise NotFoundError(f"record {record_id!r} has no stored body")
             signed = SignedRecord.from_json(entry[2])
-            if not reader.reads_everything and reader.actor not in self._parties(tx, signed):
+            if not reader.reads_everything and reader.actor not in self.parties_of(tx, signed):
                 raise PermissionDeniedError(f"{reader.actor} is not a party to record {record_id}")
             bundle = self._bundle(
                 tx,
@@ -788,6 +809,57 @@ class LedgerService:
             )
         alerts.sort(key=lambda a: (a["valid_to"], a["holder"]))
         return BundleAnswer({"holder": who, "day": day.isoformat(), "alerts": alerts}, bundle)
+
+    def licences(
+        self, principal: Principal | None, holder: str, day: date | None = None
+    ) -> BundleAnswer:
+        """The holder's licences with their status on ``day``, and the bundle proving them."""
+        reader = self._require_reader(principal)
+        may_read = reader.reads_everything or reader.actor == holder
+        if not (may_read or reader.roles & LICENCE_READERS):
+            raise PermissionDeniedError(
+                f"{reader.actor} may read only its own licences, not those of {holder}"
+            )
+        day = day or datetime.now(CHINA_STANDARD_TIME).date()
+        cp = self._fresh_checkpoint()
+        with self.db.read() as tx:
+            found = load_where(tx, QualRow, "holder = ?", (holder,))
+            ids = [q.record_id for q in found] + [q.withdrawn_by for q in found if q.withdrawn_by]
+            leaves = self._record_leaves(tx, ids)
+            # Only what the checkpoint covers (a record may land between the two reads).
+            covered = {rid for rid, i in leaves.items() if i < cp.tree_size}
+            quals = [
+                q if q.withdrawn_by in covered | {None} else replace(q, withdrawn_by=None)
+                for q in found
+                if q.record_id in covered
+            ]
+            bundle = self._bundle(
+                tx,
+                [leaves[rid] for rid in sorted(covered)],
+                query={"kind": "licences", "holder": holder, "day": day.isoformat()},
+                parties=[holder],
+                day=day,
+                checkpoint=cp,
+            )
+        items = [
+            {
+                "record_id": q.record_id,
+                "kind": q.kind,
+                "kind_zh": codes.LICENCE_NAMES_ZH.get(q.kind, q.kind),
+                "number": q.number,
+                "scope": sorted(q.scope_set),
+                "authority": q.authority,
+                "valid_from": q.valid_from,
+                "valid_to": q.valid_to,
+                "verdict": q.verdict,
+                "reviewer": q.reviewer,
+                "recorded_at": q.recorded_at,
+                "withdrawn_by": q.withdrawn_by,
+                "status": licence_status(q, day),
+            }
+            for q in sorted(quals, key=lambda q: (q.kind, q.valid_from, q.record_id))
+        ]
+        return BundleAnswer({"holder": holder, "day": day.isoformat(), "licences": items}, bundle)
 
     def escrow(self, principal: Principal | None, order_id: str) -> dict[str, Any]:
         reader = self._require_reader(principal)

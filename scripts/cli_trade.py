@@ -218,12 +218,6 @@ def _licence_record(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _licences_request(client: Any, holder: str, on: str | None) -> dict[str, Any]:
-    return dict(
-        client._request("GET", "/v1/licences", auth=True, params={"holder": holder, "on": on})
-    )
-
-
 def _licence_list(args: argparse.Namespace) -> int:
     if args.on is not None:
         codes.parse_date(args.on, "--on")
@@ -231,7 +225,7 @@ def _licence_list(args: argparse.Namespace) -> int:
         verify_uscc(args.holder, "holder")
     m = _material(args)
     holder = args.holder or _actor(m)
-    answer = _licences_request(_client(args, m), holder, args.on)
+    answer = _client(args, m).licences(holder, args.on)
     summary = answer["summary"]
     if args.out:
         try:

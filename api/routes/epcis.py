@@ -10,6 +10,7 @@ caller, gives the same bytes.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -196,17 +197,19 @@ def export_document(  # noqa: PLR0917 - mirrors the query parameters
                 raise NotFoundError(f"to={end} is beyond the log's {size} leaves")
             entries = list(resolver.entries(list(range(start, end))).values())
         entries.sort(key=lambda e: e.leaf_index)
-        # Deterministic for the same selection: the latest time among what was selected.
-        created = max((e.signed.record.time for e in entries), default=None)
         if not principal.reads_everything:
-            visible = [e for e in entries if principal.actor in service._parties(tx, e.signed)]
+            visible = [e for e in entries if principal.actor in service.parties_of(tx, e.signed)]
             if by_batch and not visible:
                 raise PermissionDeniedError(
                     f"{principal.actor} is party to no record of batch {row.batch_id}"
                 )
             entries = visible
+        # Deterministic for the same selection: the latest time among the records exported
+        # (only those the caller may read, so no hidden record's time shows through). A range
+        # holding nothing the caller may read is an empty document created now.
+        created = max((e.signed.record.time for e in entries), default=None)
         if created is None:
-            raise NotFoundError("the range holds no records")
+            created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         document = export_epcis(entries, resolver, creation_date=created)
     return epcis_bytes(document)
 

@@ -109,7 +109,11 @@ def test_a_party_to_nothing_of_the_batch_is_refused(api: Api) -> None:
     assert answer.json()["error"]["type"] == "forbidden"
     empty = get(api, arbiter, **{"from": 0, "to": 5})
     assert empty.status_code == 200
-    assert orjson.loads(empty.content)["epcisBody"]["eventList"] == []
+    document = orjson.loads(empty.content)
+    assert document["epcisBody"]["eventList"] == []
+    # The records the arbiter may not read leave no trace, not even their latest time.
+    full = orjson.loads(get(api, api.story.scn.admin, **{"from": 0, "to": 5}).content)
+    assert full["creationDate"] != document["creationDate"]
 
 
 @pytest.mark.parametrize(
