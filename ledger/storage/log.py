@@ -903,16 +903,38 @@ def _sqlite_fetch(
     return " UNION ALL ".join(parts), params
 
 
+_POSTGRES_NODES_SQL = (
+    "SELECT 0, leaf_index, leaf_hash FROM log_entries WHERE leaf_index = ANY(?::bigint[])"
+    " UNION ALL SELECT n.level, n.node_index, n.hash"
+    " FROM unnest(?::int[], ?::bigint[]) AS q(l, i)"
+    " JOIN log_nodes n ON n.level = q.l AND n.node_index = q.i"
+)
+POSTGRES_POINTS_MAX = 16
+
+
 def _postgres_fetch(
     leaves: list[int], levels: list[int], indices: list[int], with_size: bool
 ) -> tuple[str, list[object]]:
-    """PostgreSQL: a UNION ALL of primary-key lookups, one statement text per count, which
-    psycopg prepares once it repeats (measured at 1M leaves: ~4 us a node, where a join
-    against unnest()ed arrays costs ~80 us more per statement)."""
+    """PostgreSQL: up to ``POSTGRES_POINTS_MAX`` lookups as a UNION ALL of primary-key
+    lookups, one statement text per count, which psycopg prepares once it repeats
+    (measured at 1M leaves: ~5 us a node); more (say, the thousands of a trace bundle's
+    ``read_nodes``) as one join against arrays, whose text never changes (~85 us more per
+    statement, but a plan that does not grow with the count)."""
+    if len(leaves) + len(levels) > POSTGRES_POINTS_MAX:
+        sql = _POSTGRES_NODES_SQL
+        if with_size:
+            sql = f"{_SIZE_SQL} UNION ALL {sql}"
+        return sql, [_pg_array(leaves), _pg_array(levels), _pg_array(indices)]
     params: list[object] = list(leaves)
     for level, index in zip(levels, indices, strict=True):
         params += (level, index)
     return _postgres_points_sql(len(leaves), len(levels), False, False, with_size), params
+
+
+def _pg_array(values: list[int]) -> str:
+    # An array literal is dumped as one string: measured ~80 us faster per proof than
+    # letting psycopg adapt three Python lists.
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 @functools.cache
