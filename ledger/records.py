@@ -149,6 +149,11 @@ class Record:
         return SIGNING_DOMAIN + self._canonical
 
 
+def signed_canonical(record_canonical: bytes, signature: bytes) -> bytes:
+    """Canonical {"record": ..., "signature": ...}: keys sorted, so "record" comes first."""
+    return b'{"record":' + record_canonical + b',"signature":"' + signature.hex().encode() + b'"}'
+
+
 @dataclass(frozen=True)
 class SignedRecord:
     """A record and its signer's Ed25519 signature."""
@@ -161,15 +166,8 @@ class SignedRecord:
     def __post_init__(self) -> None:
         if not isinstance(self.signature, bytes) or len(self.signature) != 64:
             raise MalformedInputError("signature must be 64 bytes")
-        # Canonical {"record": ..., "signature": ...}: keys sorted, so "record" comes first.
         object.__setattr__(
-            self,
-            "_canonical",
-            b'{"record":'
-            + self.record.canonical_bytes()
-            + b',"signature":"'
-            + self.signature.hex().encode()
-            + b'"}',
+            self, "_canonical", signed_canonical(self.record.canonical_bytes(), self.signature)
         )
 
     def to_dict(self) -> dict[str, JsonValue]:
@@ -204,6 +202,15 @@ class SignedRecord:
             digest = hashlib.sha256(self._canonical).digest()
             object.__setattr__(self, "_digest", digest)
         return digest
+
+    def set_digest(self, digest: bytes) -> None:
+        """Adopt a digest computed elsewhere (``verify_many`` in a worker process); a wrong
+        one is refused, so the digest stays what ``digest`` would compute."""
+        if self._digest:
+            if digest != self._digest:
+                raise ValueError("digest differs from the record's")
+            return
+        object.__setattr__(self, "_digest", digest)
 
 
 class SigningKey:
@@ -268,18 +275,19 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes, what: 
         raise SignatureError(f"signature on {what} does not verify") from e
 
 
-def verify_many(jobs: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
-    """Check many (public key, record canonical bytes, signature) triples; True where the
-    signature verifies over ``SIGNING_DOMAIN || canonical``. Plain bytes in and booleans out,
-    so a process pool can run it (``TradeLedger.preverify``)."""
-    out: list[bool] = []
+def verify_many(jobs: Sequence[tuple[bytes, bytes, bytes]]) -> list[bytes | None]:
+    """Check many (public key, record canonical bytes, signature) triples. For each, the
+    signed record's digest (``SignedRecord.digest``) if the signature verifies over
+    ``SIGNING_DOMAIN || canonical``, else None. Plain bytes in and out, so a process pool can
+    run it (``TradeLedger.preverify``)."""
+    out: list[bytes | None] = []
     for public_key, canonical, signature in jobs:
         try:
             nacl.signing.VerifyKey(public_key).verify(SIGNING_DOMAIN + canonical, signature)
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
-            out.append(False)
+            out.append(None)
         else:
-            out.append(True)
+            out.append(hashlib.sha256(signed_canonical(canonical, signature)).digest())
     return out
 
 

@@ -108,6 +108,7 @@ def run_backend(
     current = next(chunks)
     led.preverify(current, args.workers, pool=pool)
     timed = 0.0
+    waited = 0.0  # of ``timed``: the writer waiting for the next batch's signatures
     total = 0
     last = time.perf_counter()
     while current:
@@ -117,8 +118,10 @@ def run_backend(
             verifier.submit(led.preverify, upcoming, args.workers, pool=pool) if upcoming else None
         )
         led.submit(current)
+        w = time.perf_counter()
         if pending is not None:
             pending.result()
+        waited += time.perf_counter() - w
         timed += time.perf_counter() - t
         total += len(current)
         current = upcoming
@@ -151,6 +154,7 @@ def run_backend(
         "records": total,
         "ingest_seconds": round(timed, 2),
         "ingest_per_s": round(total / timed),
+        "ingest_waiting_for_signatures_seconds": round(waited, 2),
         "forward_trace_ms": round(fwd_ms, 2),
         "floor_edges_stock_query_ms": round(floor_ms, 2),
         "forward_holders": len(fwd.holders),
