@@ -560,20 +560,62 @@ def upsert(tx: Transaction, cls: type[Row], rows: Iterable[Row]) -> None:
     rows = list(rows)
     if not rows:
         return
-    values = [r.values() for r in rows]
     if tx.dialect is not POSTGRES:
-        tx.executemany(_upsert_sql(cls, pg=False), values)
+        tx.executemany(_upsert_sql(cls, pg=False), [r.values() for r in rows])
         return
+    tx.execute(_upsert_sql(cls, pg=True), (_json_rows(cls, rows),))
+
+
+def write_rows(tx: Transaction, groups: Sequence[tuple[type[Row], Sequence[Row], bool]]) -> None:
+    """Write groups of (row class, rows, new): ``new`` rows are INSERTed (their keys must be
+    absent), the others upserted. PostgreSQL gets ONE statement for every group (one
+    data-modifying CTE each, rows as jsonb parameters): one round trip per submit."""
+    if not groups:
+        return
+    if tx.dialect is not POSTGRES:
+        for cls, rows, new in groups:
+            tx.executemany(_write_sql(cls, pg=False, new=new), [r.values() for r in rows])
+        return
+    key = tuple((cls, new) for cls, _, new in groups)
+    sql = _COMBINED_SQL.get(key)
+    if sql is None:
+        parts = ", ".join(
+            f"w{i} AS ({_write_sql(cls, pg=True, new=new)})" for i, (cls, new) in enumerate(key)
+        )
+        sql = _COMBINED_SQL[key] = f"WITH {parts} SELECT 1"
+    tx.execute(sql, [_json_rows(cls, rows) for cls, rows, _ in groups])
+
+
+def _json_rows(cls: type[Row], rows: Sequence[Row]) -> str:
+    values = [r.values() for r in rows]
     blobs = _blob_columns(cls)
     if blobs:
         values = [
             tuple(v.hex() if i in blobs and v is not None else v for i, v in enumerate(row))
             for row in values
         ]
-    tx.execute(_upsert_sql(cls, pg=True), (orjson.dumps(values).decode(),))
+    return orjson.dumps(values).decode()
 
 
+_COMBINED_SQL: dict[tuple[tuple[type, bool], ...], str] = {}
+_RECORD_KEYED = frozenset(
+    cls.TABLE
+    for cls in (RecordRow, QualRow, BatchRow, OrderRow, ShipmentRow, InvoiceRow, DisputeRow)
+)  # keyed by the id of the record that creates the row
 _UPSERT_SQL: dict[tuple[type, bool], str] = {}
+_WRITE_SQL: dict[tuple[type, bool, bool], str] = {}
+
+
+def _write_sql(cls: type[Row], *, pg: bool, new: bool) -> str:
+    if not new:
+        return _upsert_sql(cls, pg=pg)
+    sql = _WRITE_SQL.get((cls, pg, new))
+    if sql is None:
+        upsert_sql = _upsert_sql(cls, pg=pg)
+        sql = _WRITE_SQL[cls, pg, new] = upsert_sql[: upsert_sql.index(" ON CONFLICT ")]
+    return sql
+
+
 _BLOBS: dict[type, frozenset[int]] = {}
 
 
@@ -842,16 +884,45 @@ class WorkingState:
 
     # writing
     def flush(self) -> None:
-        """Write every change and append in this transaction (edges follow shipments)."""
+        """Write every change and append in this transaction (edges follow shipments).
+
+        A row whose key is known absent from committed state (looked up and not found, or
+        keyed by the id of a record this batch adds) is inserted; any other row is upserted.
+        """
+        groups: list[tuple[type[Row], list[Row], bool]] = []
+        record_cache = self.cache.rows[RecordRow.TABLE]
+        new_ids = {
+            k
+            for k in self.changes.get(RecordRow.TABLE, ())
+            if record_cache.get(k, _MISSING) is None
+        }
+        new_shipments: list[ShipmentRow] = []
+        old_shipments: list[ShipmentRow] = []
         for table, rows in self.changes.items():
-            if rows:
-                upsert(self.tx, TABLES[table], rows.values())
-        shipments = self.changes.get(ShipmentRow.TABLE)
-        if shipments:
-            upsert(self.tx, EdgeRow, [e for s in shipments.values() for e in s.edges()])
+            if not rows:
+                continue
+            cached = self.cache.rows[table]
+            by_id = table in _RECORD_KEYED
+            inserts: list[Row] = []
+            upserts: list[Row] = []
+            for key, row in rows.items():
+                before = cached.get(key, _MISSING)
+                if before is None or (before is _MISSING and by_id and key in new_ids):
+                    inserts.append(row)
+                else:
+                    upserts.append(row)
+            cls = TABLES[table]
+            groups += [(cls, inserts, True), (cls, upserts, False)]
+            if cls is ShipmentRow:
+                new_shipments, old_shipments = inserts, upserts  # type: ignore[assignment]
+        groups += [
+            (EdgeRow, [e for s in new_shipments for e in s.edges()], True),
+            (EdgeRow, [e for s in old_shipments for e in s.edges()], False),
+        ]
         for table, appended in self.appends.items():
-            if appended:  # by key, the last one wins (one PostgreSQL statement takes a key once)
-                upsert(self.tx, TABLES[table], {r.key: r for r in appended}.values())
+            # by key, the last one wins (one PostgreSQL statement takes a key once)
+            groups.append((TABLES[table], list({r.key: r for r in appended}.values()), False))
+        write_rows(self.tx, [g for g in groups if g[1]])
 
     def commit_to_cache(self, log_size: int) -> None:
         """After the transaction committed: the overlay becomes committed state."""
