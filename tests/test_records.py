@@ -23,6 +23,7 @@ from ledger.records import (
     make_record,
     parse_time,
     sign_record,
+    verify_many,
     verify_record,
     verify_signature,
 )
@@ -347,3 +348,40 @@ def test_bad_key_material_is_named() -> None:
         key_id_for(bytes(33))
     with pytest.raises(MalformedInputError, match="signature must be 64 bytes"):
         SignedRecord(sample(SigningKey(SEED)).record, bytes(63))
+
+
+def test_the_digest_is_computed_once_and_follows_a_replaced_signature(key: SigningKey) -> None:
+    signed = make_record(key, "order", "A", {"n": 1}, time="2026-11-23T08:00:00Z", record_id="r1")
+    digest = signed.digest()
+    assert digest == hashlib.sha256(signed.canonical_bytes()).digest()
+    assert signed.digest() is digest  # cached
+    other = replace(signed, signature=bytes(64))
+    assert other.digest() == hashlib.sha256(other.canonical_bytes()).digest() != digest
+
+
+def test_an_adopted_digest_must_be_the_records_own(key: SigningKey) -> None:
+    signed = make_record(key, "order", "A", {"n": 1}, time="2026-11-23T08:00:00Z", record_id="r1")
+    fresh = SignedRecord.from_json(signed.canonical_bytes())
+    fresh.set_digest(signed.digest())
+    assert fresh.digest() == signed.digest()
+    with pytest.raises(ValueError, match="differs"):
+        fresh.set_digest(bytes(32))
+    assert fresh.digest() == signed.digest()
+
+
+def test_verify_many_gives_the_digest_of_each_good_signature_and_none_otherwise(
+    key: SigningKey,
+) -> None:
+    good = make_record(key, "order", "A", {"n": 1}, time="2026-11-23T08:00:00Z", record_id="r1")
+    other = SigningKey(bytes(32))
+    canonical = good.record.canonical_bytes()
+    flipped = bytes([good.signature[0] ^ 1]) + good.signature[1:]
+    results = verify_many(
+        [
+            (key.public_key, canonical, good.signature),
+            (key.public_key, canonical, flipped),
+            (other.public_key, canonical, good.signature),
+            (b"short", canonical, good.signature),
+        ]
+    )
+    assert results == [good.digest(), None, None, None]

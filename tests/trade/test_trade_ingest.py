@@ -1,0 +1,142 @@
+"""The ingest path's machinery: writing state rows (one PostgreSQL statement per submit,
+INSERT for new keys, upsert otherwise) and verifying signatures ahead in a process pool."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import pytest
+from trade_support import World, open_ledger
+
+from ledger.errors import StorageError
+from ledger.records import SignedRecord
+from ledger.storage.db import Database
+from ledger.trade.scenario import AMOXICILLIN, Scenario, cast
+from ledger.trade.state import ROW_TYPES, Row, ensure_schema, load_all, upsert, write_rows
+
+# Values a JSON or text round trip could mangle: quotes, backslashes, JSON-looking text,
+# control characters, non-ASCII, NUL bytes; integers that fit every INTEGER column (the
+# BIGINT ones get 2**62 in test_upsert_alone_updates_in_place).
+TEXTS = ['他说"好"\\n', '[{"a": 1}]', "tab\there\u0001", "藥品 ✓"]
+INTS = [2_000_000_000, -123_456, 0]
+BLOBS = [b"\x00\x01\xff" * 7, bytes(32)]
+
+
+def sample_row(cls: type[Row], i: int, *, nulls: bool) -> Row:
+    values: dict[str, Any] = {}
+    for n, f in enumerate(dataclasses.fields(cls)):  # type: ignore[arg-type]
+        kind = str(f.type)
+        if nulls and "None" in kind:
+            values[f.name] = None
+        elif kind.startswith("str"):
+            values[f.name] = f"{TEXTS[(i + n) % len(TEXTS)]}-{i}"
+        elif kind.startswith("int"):
+            values[f.name] = INTS[(i + n) % len(INTS)] + i
+        else:
+            values[f.name] = BLOBS[(i + n) % len(BLOBS)] + bytes([i])
+    return cls(**values)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    ensure_schema(database)
+    yield database
+    database.close()
+
+
+def test_every_table_round_trips_inserts_and_upserts(db: Database) -> None:
+    rows = {cls: [sample_row(cls, i, nulls=i % 2 == 1) for i in range(3)] for cls in ROW_TYPES}
+    with db.write() as tx:
+        write_rows(tx, [(cls, rs, True) for cls, rs in rows.items()])
+    with db.read() as tx:
+        for cls, rs in rows.items():
+            assert load_all(tx, cls) == sorted(rs, key=lambda r: r.values()[: len(cls.KEY)])
+    # the same keys again, other values (nulls where there were values): upserted
+    changed = {
+        cls: [
+            dataclasses.replace(sample_row(cls, i + 10, nulls=i % 2 == 0), **_key(r))
+            for i, r in enumerate(rs)
+        ]
+        for cls, rs in rows.items()
+    }
+    with db.write() as tx:
+        write_rows(tx, [(cls, rs, False) for cls, rs in changed.items()])
+    with db.read() as tx:
+        for cls, rs in changed.items():
+            assert load_all(tx, cls) == sorted(rs, key=lambda r: r.values()[: len(cls.KEY)])
+
+
+def test_upsert_alone_updates_in_place(db: Database) -> None:
+    from ledger.trade.state import StockRow
+
+    with db.write() as tx:
+        upsert(tx, StockRow, [StockRow("h", "b", 5, 1), StockRow("h", "c", 2, 0)])
+        upsert(tx, StockRow, [StockRow("h", "b", 2**62 + 9, 4)])
+    with db.read() as tx:
+        assert load_all(tx, StockRow) == [
+            StockRow("h", "b", 2**62 + 9, 4),
+            StockRow("h", "c", 2, 0),
+        ]
+
+
+def test_a_new_row_whose_key_exists_fails_and_writes_nothing(db: Database) -> None:
+    from ledger.trade.state import InvoiceRow, RecordRow
+
+    inv = InvoiceRow("i1", "N1", "s", "b", None, 100, "", "2026-01-01T00:00:00Z")
+    with db.write() as tx:
+        write_rows(tx, [(InvoiceRow, [inv], True)])
+    record = RecordRow("r9", 9, "invoice", "s", "2026-01-01T00:00:00Z")
+    with pytest.raises(StorageError), db.write() as tx:
+        write_rows(tx, [(RecordRow, [record], True), (InvoiceRow, [inv], True)])
+    with db.read() as tx:
+        assert load_all(tx, RecordRow) == []
+        assert load_all(tx, InvoiceRow) == [inv]
+
+
+def _key(row: Row) -> dict[str, Any]:
+    return {k: getattr(row, k) for k in type(row).KEY}
+
+
+# -- verifying ahead in a process pool -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
+        yield executor
+
+
+def _tampered(signed: SignedRecord) -> SignedRecord:
+    sig = signed.signature
+    return SignedRecord(signed.record, bytes([sig[0] ^ 0x40]) + sig[1:])
+
+
+def test_preverify_in_processes_marks_good_signatures_only(
+    world: World, pool: ProcessPoolExecutor
+) -> None:
+    scn = world.scn
+    good = [scn.batch(world.mah, AMOXICILLIN, f"P{i:03d}", 10) for i in range(5)]
+    bad = _tampered(scn.batch(world.mah, AMOXICILLIN, "P900", 10))
+    fresh = [SignedRecord.from_json(s.canonical_bytes()) for s in [*good, bad]]
+    assert world.led.preverify(fresh, 2, pool=pool) == 5
+    # the worker's digests were adopted and are the records' own
+    assert [s.digest() for s in fresh] == [s.digest() for s in [*good, bad]]
+    world.ok(*fresh[:5])
+    world.refused("SIG-INVALID", fresh[5])
+
+
+def test_preverify_in_processes_equals_preverify_in_threads(
+    sqlite_url: str, pool: ProcessPoolExecutor
+) -> None:
+    scn = Scenario("pool")
+    p, records = cast(scn)
+    led_a = open_ledger(sqlite_url, scn)
+    led_a.submit(records)
+    more = [scn.batch(p["mah"], AMOXICILLIN, f"Q{i:03d}", 5) for i in range(8)]
+    more[3] = _tampered(more[3])
+    by_threads = led_a.preverify(more, 2)
+    led_a._verified.clear()
+    assert led_a.preverify(more, 2, pool=pool) == by_threads == 7
