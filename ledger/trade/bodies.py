@@ -9,6 +9,7 @@ temperature (tenths of °C): floats never get in. ``to_dict`` gives the JSON for
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ MAX_UNIT_CODES = 100_000
 def _fields(data: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict:  # type: ignore[assignment,type-arg]
     if not isinstance(data, dict):
         raise MalformedInputError(f"{where} must be an object, got {type(data).__name__}")
+    keys = data.keys()
+    if keys == required or (required <= keys <= required | optional):
+        return data
     missing = required - data.keys()
     if missing:
         raise MalformedInputError(f"{where} is missing {', '.join(sorted(missing))}")
@@ -128,6 +132,30 @@ def _unique(values: tuple[Any, ...], where: str) -> None:
             seen.add(v)
 
 
+_FIELDS: dict[type, tuple[frozenset[str], dict[str, Any]]] = {}
+
+
+def _new(cls: type[T], **values: Any) -> T:
+    """A frozen body built without its generated ``__init__`` (which sets each field through
+    ``object.__setattr__``: most of a small body's parse time). Fields not given take their
+    defaults; an unknown or missing field is a ``TypeError``, as with ``__init__``."""
+    known = _FIELDS.get(cls)
+    if known is None:
+        fs = dataclasses.fields(cls)  # type: ignore[arg-type]
+        defaults = {f.name: f.default for f in fs if f.default is not dataclasses.MISSING}
+        known = _FIELDS[cls] = (frozenset(f.name for f in fs), defaults)
+    names, defaults = known
+    if values.keys() != names:
+        unknown = values.keys() - names
+        missing = names - values.keys() - defaults.keys()
+        if unknown or missing:
+            raise TypeError(f"{cls.__name__}: unknown {sorted(unknown)}, missing {sorted(missing)}")
+        values = {**defaults, **values}
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
 def _opt(data: dict[str, Any], key: str) -> Any:
     return data.get(key)
 
@@ -180,7 +208,8 @@ class Enrolment:
         if deemed is not None:
             deemed = _choice(deemed, "$.deemed_manufacturer", codes.DEEMED_MANUFACTURER_KINDS)
         evm = _opt(d, "evm_address")
-        return cls(
+        return _new(
+            cls,
             uscc=_uscc(d["uscc"], "$.uscc"),
             name=_text(d["name"], "$.name", 200),
             roles=roles,
@@ -232,7 +261,8 @@ class KeyRotation:
     def from_dict(cls, data: Any) -> KeyRotation:
         d = _fields(data, "$", {"participant", "new_key"}, {"retire_key"})
         retire = _opt(d, "retire_key")
-        return cls(
+        return _new(
+            cls,
             participant=_uscc(d["participant"], "$.participant"),
             new_key=_public_key(d["new_key"], "$.new_key"),
             retire_key=None if retire is None else _key_id(retire, "$.retire_key"),
@@ -254,7 +284,8 @@ class KeyRevocation:
     @classmethod
     def from_dict(cls, data: Any) -> KeyRevocation:
         d = _fields(data, "$", {"participant", "key_id", "reason"})
-        return cls(
+        return _new(
+            cls,
             participant=_uscc(d["participant"], "$.participant"),
             key_id=_key_id(d["key_id"], "$.key_id"),
             reason=_text(d["reason"], "$.reason"),
@@ -307,7 +338,8 @@ class Qualification:
         valid_to = None if d["valid_to"] is None else _date(d["valid_to"], "$.valid_to")
         if valid_to is not None and valid_to < valid_from:
             raise MalformedInputError(f"$.valid_to {valid_to} is before $.valid_from {valid_from}")
-        return cls(
+        return _new(
+            cls,
             holder=holder,
             holder_name=_text(d["holder_name"], "$.holder_name", 200),
             kind=kind,
@@ -404,7 +436,8 @@ class Product:
             codes.verify_gtin14(gtin)
         makers = _list(_opt(d, "manufacturers") or [], "$.manufacturers", _uscc, max_len=32)
         _unique(makers, "$.manufacturers")
-        return cls(
+        return _new(
+            cls,
             code=code,
             generic_name=_text(d["generic_name"], "$.generic_name", 200),
             dosage_form=_text(d["dosage_form"], "$.dosage_form", 100),
@@ -476,7 +509,8 @@ class Batch:
                 f"$.unit_codes has {len(units)} codes, want one per unit ({quantity})"
             )
         root = _opt(d, "unit_codes_root")
-        return cls(
+        return _new(
+            cls,
             product=product,
             lot=_lot(d["lot"], "$.lot"),
             mfg_date=mfg,
@@ -556,7 +590,8 @@ class EscrowTerms:
             raise MalformedInputError(
                 f"{where}.order_id must be 64 lowercase hex, got {order_id!r}"
             )
-        return cls(
+        return _new(
+            cls,
             chain_id=_int(d["chain_id"], f"{where}.chain_id", 1),
             contract=_address(d["contract"], f"{where}.contract"),
             order_id=bytes.fromhex(order_id.removeprefix("0x")),
@@ -592,7 +627,8 @@ class OrderLine:
                 f"{where}.product must be a 7-digit product code, got {product!r}"
             )
         lot = _opt(d, "lot")
-        return cls(
+        return _new(
+            cls,
             product=product,
             quantity=_int(d["quantity"], f"{where}.quantity", 1, 10**9),
             unit_price_fen=_int(d["unit_price_fen"], f"{where}.unit_price_fen", 0, 10**10),
@@ -640,7 +676,8 @@ class Order:
         if buyer == seller:
             raise MalformedInputError(f"$.buyer and $.seller are both {buyer}")
         escrow = _opt(d, "escrow")
-        return cls(
+        return _new(
+            cls,
             buyer=buyer,
             seller=seller,
             number=_text(d["number"], "$.number", 64),
@@ -679,7 +716,8 @@ class InvoiceLine:
             raise MalformedInputError(
                 f"{where}.product must be a 7-digit product code, got {product!r}"
             )
-        return cls(
+        return _new(
+            cls,
             product=product,
             lot=_lot(d["lot"], f"{where}.lot"),
             quantity=_int(d["quantity"], f"{where}.quantity", 1),
@@ -720,7 +758,8 @@ class Invoice:
         order = _opt(d, "order")
         upstream = _list(_opt(d, "upstream") or [], "$.upstream", _record_id, max_len=50)
         _unique(upstream, "$.upstream")
-        return cls(
+        return _new(
+            cls,
             number=_text(d["number"], "$.number", 64),
             seller=_uscc(d["seller"], "$.seller"),
             buyer=_uscc(d["buyer"], "$.buyer"),
@@ -806,7 +845,8 @@ class TemperatureLog:
             raise MalformedInputError(
                 f"{where}: want min <= mean <= max, got {lo}, {mean}, {hi} tenths of °C"
             )
-        return cls(
+        return _new(
+            cls,
             device=_text(d["device"], f"{where}.device", 64),
             interval_s=_int(d["interval_s"], f"{where}.interval_s", 1, 86_400),
             min_tenths_c=lo,
@@ -855,7 +895,8 @@ class ShipmentLine:
         units = _unit_codes(_opt(d, "unit_codes"), f"{where}.unit_codes", product)
         if units and len(units) != quantity:
             raise MalformedInputError(f"{where}.unit_codes has {len(units)} codes, want {quantity}")
-        return cls(
+        return _new(
+            cls,
             order_line=_int(d["order_line"], f"{where}.order_line", 0, 199),
             product=product,
             lot=_lot(d["lot"], f"{where}.lot"),
@@ -896,7 +937,8 @@ class Shipment:
         carrier = _opt(d, "carrier")
         temp = _opt(d, "temperature")
         lines = _list(d["lines"], "$.lines", ShipmentLine.from_dict, min_len=1, max_len=200)
-        return cls(
+        return _new(
+            cls,
             order=_record_id(d["order"], "$.order"),
             shipper=_uscc(d["shipper"], "$.shipper"),
             consignee=_uscc(d["consignee"], "$.consignee"),
@@ -951,7 +993,8 @@ class AcceptanceLine:
             units, f"{where}.rejected_unit_codes", _any_unit_code, max_len=MAX_UNIT_CODES
         )
         _unique(rejected_units, f"{where}.rejected_unit_codes")
-        return cls(
+        return _new(
+            cls,
             line=_int(d["line"], f"{where}.line", 0, 199),
             accepted=_int(d["accepted"], f"{where}.accepted", 0),
             rejected=rejected,
@@ -990,7 +1033,7 @@ class Acceptance:
         d = _fields(data, "$", {"shipment", "lines"})
         lines = _list(d["lines"], "$.lines", AcceptanceLine.from_dict, min_len=1, max_len=200)
         _unique(tuple(line.line for line in lines), "$.lines[].line")
-        return cls(shipment=_record_id(d["shipment"], "$.shipment"), lines=lines)
+        return _new(cls, shipment=_record_id(d["shipment"], "$.shipment"), lines=lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"shipment": self.shipment, "lines": [line.to_dict() for line in self.lines]}
@@ -1015,8 +1058,8 @@ class ReturnLine:
         _unique(units, f"{where}.unit_codes")
         if units and len(units) != quantity:
             raise MalformedInputError(f"{where}.unit_codes has {len(units)} codes, want {quantity}")
-        return cls(
-            line=_int(d["line"], f"{where}.line", 0, 199), quantity=quantity, unit_codes=units
+        return _new(
+            cls, line=_int(d["line"], f"{where}.line", 0, 199), quantity=quantity, unit_codes=units
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -1039,7 +1082,8 @@ class Return:
         d = _fields(data, "$", {"shipment", "lines", "reason"})
         lines = _list(d["lines"], "$.lines", ReturnLine.from_dict, min_len=1, max_len=200)
         _unique(tuple(line.line for line in lines), "$.lines[].line")
-        return cls(
+        return _new(
+            cls,
             shipment=_record_id(d["shipment"], "$.shipment"),
             lines=lines,
             reason=_text(d["reason"], "$.reason"),
@@ -1084,7 +1128,8 @@ class Recall:
             raise MalformedInputError(f"$.level applies to a recall, not to {action}")
         lots = _list(d["lots"], "$.lots", _lot, min_len=1, max_len=500)
         _unique(lots, "$.lots")
-        return cls(
+        return _new(
+            cls,
             product=product,
             lots=lots,
             reason=_text(d["reason"], "$.reason"),
@@ -1117,7 +1162,8 @@ class Dispute:
     def from_dict(cls, data: Any) -> Dispute:
         d = _fields(data, "$", {"order", "reason"}, {"claimed_fen"})
         claimed = _opt(d, "claimed_fen")
-        return cls(
+        return _new(
+            cls,
             order=_record_id(d["order"], "$.order"),
             reason=_text(d["reason"], "$.reason"),
             claimed_fen=None if claimed is None else _int(claimed, "$.claimed_fen", 0),
@@ -1142,7 +1188,8 @@ class DisputeResolution:
     @classmethod
     def from_dict(cls, data: Any) -> DisputeResolution:
         d = _fields(data, "$", {"dispute", "to_seller_fen", "to_buyer_fen", "note"})
-        return cls(
+        return _new(
+            cls,
             dispute=_record_id(d["dispute"], "$.dispute"),
             to_seller_fen=_int(d["to_seller_fen"], "$.to_seller_fen", 0),
             to_buyer_fen=_int(d["to_buyer_fen"], "$.to_buyer_fen", 0),
@@ -1167,7 +1214,7 @@ class Correction:
     @classmethod
     def from_dict(cls, data: Any) -> Correction:
         d = _fields(data, "$", {"reason"})
-        return cls(reason=_text(d["reason"], "$.reason"))
+        return _new(cls, reason=_text(d["reason"], "$.reason"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"reason": self.reason}
