@@ -925,9 +925,16 @@ class WorkingState:
         write_rows(self.tx, [g for g in groups if g[1]])
 
     def commit_to_cache(self, log_size: int) -> None:
-        """After the transaction committed: the overlay becomes committed state."""
+        """After the transaction committed: the overlay becomes committed state. Record rows
+        leave the cache (one per record, looked up again only by corrections; each batch's
+        replay check is one prefetch query), so it holds the rows the rules reuse longer."""
         for table, rows in self.changes.items():
-            self.cache.rows[table].update(rows)
+            cached = self.cache.rows[table]
+            if table == RecordRow.TABLE:
+                for key in rows:
+                    cached.pop(key, None)
+            else:
+                cached.update(rows)
         for name, values in self.list_changes.items():
             self.cache.lists[name].update(values)
         if self.quals_changed:
