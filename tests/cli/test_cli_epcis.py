@@ -15,16 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_support import ROOT, key_args, run_cli, serve_records, write_keys
 
 from anchors.node import free_port
-from ledger.keyfile import FAST_FOR_TESTS, KeyMaterial, write_key_file
-from ledger.records import SigningKey
-from ledger.trade.scenario import ADMIN_ID, INSULIN, INSULIN_LOT, Scenario, trade_story
-from scripts.cli import main
-from scripts.serve_process import ServeProcess
-
-ROOT = Path(__file__).resolve().parents[2]
-PASS = "correct horse battery staple"
+from ledger.trade.scenario import INSULIN, INSULIN_LOT, Scenario, trade_story
 
 
 @dataclass
@@ -35,14 +29,7 @@ class Served:
     ids: dict[str, str]
 
     def as_(self, who: str) -> list[str]:
-        return [
-            "--url",
-            self.url,
-            "--key-file",
-            self.keys[who],
-            "--passphrase-file",
-            str(self.tmp / "pass"),
-        ]
+        return key_args(self.url, self.tmp, self.keys[who])
 
 
 @pytest.fixture(scope="module")
@@ -51,49 +38,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     story = trade_story(Scenario("cli-epcis", start=start))
     scn = story.scn
-    (tmp / "pass").write_text(PASS)
-    keys: dict[str, str] = {}
-    for name in ("hospital", "arbiter"):
-        path = tmp / f"{name}.key"
-        party = story.parties[name]
-        write_key_file(
-            path, KeyMaterial(SigningKey(party.key.seed), party.uscc), PASS, strength=FAST_FOR_TESTS
-        )
-        keys[name] = str(path)
-    write_key_file(
-        tmp / "admin.key",
-        KeyMaterial(SigningKey(scn.admin.seed), ADMIN_ID),
-        PASS,
-        strength=FAST_FOR_TESTS,
-    )
-    keys["admin"] = str(tmp / "admin.key")
-    admin_file = tmp / "admins.json"
-    admin_file.write_text(json.dumps({k: v.hex() for k, v in scn.admin_keys.items()}))
-    with ServeProcess(
-        tmp / "data",
-        admin_file,
-        args=["--no-chain", "--origin", "lotproof.cli-epcis/log"],
-        log_path=tmp / "server.log",
-    ) as server:
-        answer = httpx.post(
-            server.url + "/v1/records",
-            content=json.dumps({"records": [r.to_dict() for r in story.records]}),
-            headers={"content-type": "application/json"},
-            timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
+    keys = write_keys(tmp, scn, {n: story.parties[n] for n in ("hospital", "arbiter")})
+    with serve_records(tmp, scn, story.records, "lotproof.cli-epcis/log") as server:
         yield Served(server.url, tmp, keys, dict(story.ids))
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_export_to_a_file_and_to_stdout(served: Served, capsys, tmp_path: Path) -> None:
     out = tmp_path / "batch.jsonld"
-    code, text, err = cli(
+    code, text, err = run_cli(
         capsys, "export", "epcis", *served.as_("admin"), "--batch", served.ids["batch"],
         "--out", str(out),
     )  # fmt: skip
@@ -105,12 +57,12 @@ def test_export_to_a_file_and_to_stdout(served: Served, capsys, tmp_path: Path) 
     assert {e["lotproof:recordId"] for e in events} == set(served.ids.values())
     assert text == f"wrote {len(events)} EPCIS events ({len(written)} bytes) to {out}\n"
     # the same batch by product and lot, to stdout: the same bytes
-    code, text, err = cli(
+    code, text, err = run_cli(
         capsys, "export", "epcis", *served.as_("admin"), "--product", INSULIN, "--lot", INSULIN_LOT
     )
     assert code == 0, err
     assert text.encode() == written
-    code, text, err = cli(
+    code, text, err = run_cli(
         capsys, "export", "epcis", *served.as_("admin"), "--batch", served.ids["batch"],
         "--out", str(out), "--json",
     )  # fmt: skip
@@ -120,7 +72,7 @@ def test_export_to_a_file_and_to_stdout(served: Served, capsys, tmp_path: Path) 
 
 def test_participant_exports_its_own_records(served: Served, capsys) -> None:
     size = str(httpx.get(served.url + "/v1/log").json()["tree_size"])
-    code, text, err = cli(
+    code, text, err = run_cli(
         capsys, "export", "epcis", *served.as_("hospital"), "--from", "0", "--to", size
     )
     assert code == 0, err
@@ -143,7 +95,7 @@ def test_bad_selection_is_one_line_exit_2_without_a_server(
     served: Served, capsys, argv: list[str], needle: str
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    code, text, err = cli(capsys, "export", "epcis", *served.as_("admin"), *argv, "--url", dead)
+    code, text, err = run_cli(capsys, "export", "epcis", *served.as_("admin"), *argv, "--url", dead)
     assert code == 2
     assert text == "" and err.startswith("error: ") and err.count("\n") == 1
     assert needle in err and "cannot reach" not in err
@@ -157,12 +109,13 @@ def test_server_refusals_are_one_line_exit_2(served: Served, capsys, tmp_path: P
         ("arbiter", ["--batch", served.ids["batch"]], "party to no record"),
     ]
     for who, argv, needle in cases:
-        code, text, err = cli(capsys, "export", "epcis", *served.as_(who), *argv, "--out", str(out))
+        export = ["export", "epcis", *served.as_(who), *argv, "--out", str(out)]
+        code, text, err = run_cli(capsys, *export)
         assert code == 2, (argv, text, err)
         assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
         assert not out.exists()
     dead = f"http://127.0.0.1:{free_port()}"
-    code, _, err = cli(
+    code, _, err = run_cli(
         capsys, "export", "epcis", *served.as_("admin"), "--batch", "b-1", "--url", dead
     )
     assert code == 2 and "cannot reach" in err

@@ -22,17 +22,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_support import ROOT, key_args, run_cli, serve_records, write_keys
 
 from anchors.node import free_port
-from ledger.keyfile import FAST_FOR_TESTS, KeyMaterial, read_public_info, write_key_file
-from ledger.records import SigningKey
+from ledger.keyfile import read_public_info
 from ledger.trade import codes
-from ledger.trade.scenario import ADMIN_ID, AMOXICILLIN, Scenario, trade_story
-from scripts.cli import main
-from scripts.serve_process import ServeProcess
+from ledger.trade.scenario import AMOXICILLIN, Scenario, trade_story
 
-ROOT = Path(__file__).resolve().parents[2]
-PASS = "correct horse battery staple"
 AMX_LOT = "AMX2611"  # amoxicillin sold by the MAH to dist1 (no traceability codes)
 AMX_HOLD = "AMX2612"  # amoxicillin lot for the recall test
 WIDE = [codes.CHEMICAL, codes.BIOLOGICS, codes.COLD_CHAIN, codes.CHINESE_PATENT]
@@ -52,14 +48,7 @@ class Served:
         return int(httpx.get(self.url + "/v1/log").json()["tree_size"])
 
     def as_(self, who: str) -> list[str]:
-        return [
-            "--url",
-            self.url,
-            "--key-file",
-            self.keys[who],
-            "--passphrase-file",
-            str(self.tmp / "pass"),
-        ]
+        return key_args(self.url, self.tmp, self.keys[who])
 
 
 @pytest.fixture(scope="module")
@@ -82,35 +71,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     ids["order_c"] = order_c.record.id
     insulin_codes = list(scn.shipments[story["ship5"]]["units"][0])
 
-    (tmp / "pass").write_text(PASS)
-    keys: dict[str, str] = {}
-    for name, party in parties.items():
-        path = tmp / f"{name}.key"
-        material = KeyMaterial(SigningKey(party.key.seed), party.uscc)
-        write_key_file(path, material, PASS, strength=FAST_FOR_TESTS)
-        keys[name] = str(path)
-    write_key_file(
-        tmp / "admin.key",
-        KeyMaterial(SigningKey(scn.admin.seed), ADMIN_ID),
-        PASS,
-        strength=FAST_FOR_TESTS,
-    )
-    keys["admin"] = str(tmp / "admin.key")
-    admin_file = tmp / "admins.json"
-    admin_file.write_text(json.dumps({k: v.hex() for k, v in scn.admin_keys.items()}))
-    with ServeProcess(
-        tmp / "data",
-        admin_file,
-        args=["--no-chain", "--origin", "lotproof.cli-trade/log"],
-        log_path=tmp / "server.log",
-    ) as server:
-        answer = httpx.post(
-            server.url + "/v1/records",
-            content=json.dumps({"records": [r.to_dict() for r in records]}),
-            headers={"content-type": "application/json"},
-            timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
+    keys = write_keys(tmp, scn, parties)
+    with serve_records(tmp, scn, records, "lotproof.cli-trade/log") as server:
         yield Served(
             url=server.url,
             tmp=tmp,
@@ -122,16 +84,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
 
 
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def accepted(served: Served, capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
     """Run with --json; exit 0 and exactly one new leaf holding the printed record."""
     before = served.size()
-    code, out, err = cli(capsys, *argv, "--json")
+    code, out, err = run_cli(capsys, *argv, "--json")
     assert code == 0, (argv, out, err)
     answer = json.loads(out)
     assert answer["receipts"][0]["leaf_index"] == before
@@ -142,7 +98,7 @@ def accepted(served: Served, capsys: pytest.CaptureFixture[str], *argv: str) -> 
 def refused(served: Served, capsys: pytest.CaptureFixture[str], rule: str, *argv: str) -> str:
     """Exit 1 with the rule id on one line; nothing written."""
     before = served.size()
-    code, out, err = cli(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == 1, (argv, out, err)
     assert err.startswith(f"error: {rule}: ") and err.count("\n") == 1, err
     assert "Traceback" not in err and out == ""
@@ -154,7 +110,7 @@ def malformed(served: Served, capsys: pytest.CaptureFixture[str], field: str, *a
     """Exit 2 with one line naming the field; nothing sent (the URL answers nothing)."""
     before = served.size()
     dead = f"http://127.0.0.1:{free_port()}"
-    code, out, err = cli(capsys, *argv, "--url", dead)
+    code, out, err = run_cli(capsys, *argv, "--url", dead)
     assert code == 2, (argv, out, err)
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert field in err and "cannot reach" not in err, err
@@ -206,7 +162,7 @@ def test_licence_record_list_and_withdraw(served: Served, capsys, tmp_path: Path
     qual_id = answer["record"]["record"]["id"]
 
     # The readable form names the licence and its holder.
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys,
         *licence,
         *served.as_("reviewer"),
@@ -293,7 +249,7 @@ def test_licence_record_list_and_withdraw(served: Served, capsys, tmp_path: Path
 
     # The holder lists its licences; the bundle verifies offline.
     bundle = tmp_path / "licences.json"
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys, "licence", "list", *served.as_("dist2"), "--out", str(bundle), "--json"
     )
     assert code == 0, err
@@ -302,19 +258,19 @@ def test_licence_record_list_and_withdraw(served: Served, capsys, tmp_path: Path
     assert mine[qual_id]["status"] == "valid" and mine[qual_id]["number"] == "粤AA7654321"
     assert summary["holder"] == holder
     vkey = httpx.get(served.url + "/v1/log").json()["checkpoint_key"]
-    code, out, err = cli(capsys, "audit", "verify", str(bundle), "--key", vkey)
+    code, out, err = run_cli(capsys, "audit", "verify", str(bundle), "--key", vkey)
     assert code == 0 and "VERIFIED" in out, (out, err)
     doc = json.loads(bundle.read_text())
     leaves = {e["record"]["record"]["id"] for e in doc["entries"] if "record" in e}
     assert qual_id in leaves
 
     # Status on a day before it started; a reviewer reads anyone's; another party may not.
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys, "licence", "list", holder, "--on", "2025-06-01", *served.as_("reviewer")
     )
     assert code == 0, err
     assert f"not_yet_valid {codes.LICENCE_NAMES_ZH[codes.DISTRIBUTION_LICENCE]}" in out
-    code, out, err = cli(capsys, "licence", "list", holder, *served.as_("dist1"))
+    code, out, err = run_cli(capsys, "licence", "list", holder, *served.as_("dist1"))
     assert code == 2 and "may read only its own licences" in err and err.count("\n") == 1
     malformed(
         served, capsys, "--on", "licence", "list", "--on", "2026-13-01", *served.as_("dist2")[2:]
@@ -326,7 +282,7 @@ def test_licence_record_list_and_withdraw(served: Served, capsys, tmp_path: Path
         served, capsys, "correct", qual_id, "--reason", "证照扫描件有误", *served.as_("reviewer")
     )
     assert answer["record"]["record"]["supersedes"] == qual_id
-    code, out, _ = cli(capsys, "licence", "list", *served.as_("dist2"), "--json")
+    code, out, _ = run_cli(capsys, "licence", "list", *served.as_("dist2"), "--json")
     listed = {q["record_id"]: q for q in json.loads(out)["summary"]["licences"]}
     assert listed[qual_id]["status"] == "withdrawn"
     assert listed[qual_id]["withdrawn_by"] == answer["record"]["record"]["id"]
@@ -360,7 +316,7 @@ def test_product_register(served: Served, capsys) -> None:
     body = answer["record"]["record"]["body"]
     assert body["mah"] == served.uscc["mah"] and body["special_class"] is None
     assert (body["storage_min_tenths_c"], body["storage_max_tenths_c"]) == (20, 250)
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys,
         *product,
         "--code",
@@ -423,7 +379,7 @@ def test_invoice_issue(served: Served, capsys) -> None:
     body = answer["record"]["record"]["body"]
     assert body["buyer"] == served.uscc["dist1"]  # taken from the order on the ledger
     assert body["seller"] == served.uscc["mah"] and body["total_fen"] == 15000
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys,
         "invoice",
         "issue",
@@ -474,7 +430,7 @@ def test_invoice_issue(served: Served, capsys) -> None:
     )
     # --order naming a record that is not an order: exit 2, nothing written.
     before = served.size()
-    code, _, err = cli(
+    code, _, err = run_cli(
         capsys,
         "invoice",
         "issue",
@@ -532,7 +488,7 @@ def test_return(served: Served, capsys, tmp_path: Path) -> None:
     codes_file = tmp_path / "codes.txt"
     codes_file.write_text("\n".join(served.insulin_codes[:2]) + "\n")
     ship5 = served.ids["ship5"]
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys,
         "return",
         "--shipment",
@@ -659,7 +615,7 @@ def test_recall_quarantine_release(served: Served, capsys) -> None:
         served, capsys, "recall", *lot, "--release", "--reason", "检验合格", *served.as_("mah")
     )
     # A recall of the lot dist1 holds, with the list of whom to notify.
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys,
         "recall",
         "--product",
@@ -810,7 +766,7 @@ def test_dispute_open_and_resolve(served: Served, capsys) -> None:
         "-1",
         *served.as_("arbiter")[2:],
     )
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys,
         *resolve,
         "--to-seller-fen",
@@ -868,7 +824,7 @@ def test_keys_rotate_and_revoke(served: Served, capsys, tmp_path: Path) -> None:
 
     # No answer at all: the new key file is kept aside, in case the ledger took it.
     unsure = tmp_path / "unsure.key"
-    code, out, err = cli(
+    code, out, err = run_cli(
         capsys,
         "keys",
         "rotate",
@@ -884,7 +840,7 @@ def test_keys_rotate_and_revoke(served: Served, capsys, tmp_path: Path) -> None:
 
     # A third key made with keys new, added by the new key; the admin revokes it.
     third = tmp_path / "third.key"
-    code, _, err = cli(
+    code, _, err = run_cli(
         capsys,
         "keys",
         "new",
@@ -897,7 +853,7 @@ def test_keys_rotate_and_revoke(served: Served, capsys, tmp_path: Path) -> None:
         str(served.tmp / "pass"),
     )
     assert code == 0, err
-    code, out, err = cli(capsys, "keys", "rotate", *with_new, "--new-key-file", str(third))
+    code, out, err = run_cli(capsys, "keys", "rotate", *with_new, "--new-key-file", str(third))
     third_id = read_public_info(third)["key_id"]
     assert code == 0 and f"key {third_id} added for {who}" in out, err
     accepted(
@@ -967,9 +923,9 @@ def test_keys_rotate_and_revoke(served: Served, capsys, tmp_path: Path) -> None:
     )
     malformed(served, capsys, "one of", "keys", "rotate", *with_new[2:])
     # The new key logs in and reads; the retired one cannot.
-    code, out, err = cli(capsys, "licence", "list", *with_new)
+    code, out, err = run_cli(capsys, "licence", "list", *with_new)
     assert code == 0 and f"licences of {who}" in out, err
-    code, out, err = cli(capsys, "licence", "list", *old)
+    code, out, err = run_cli(capsys, "licence", "list", *old)
     assert code == 2 and old_id in err, err
 
 
@@ -1041,7 +997,7 @@ COMMANDS = [
 
 @pytest.mark.parametrize("command", [" ".join(c) for c in COMMANDS])
 def test_help(command: str, capsys) -> None:
-    code, out, _ = cli(capsys, *command.split(), "--help")
+    code, out, _ = run_cli(capsys, *command.split(), "--help")
     assert code == 0 and out.startswith(f"usage: lotproof {command}")
 
 
