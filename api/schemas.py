@@ -42,7 +42,7 @@ class RecordEnvelope(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     actor: str = Field(description="the signer's USCC (统一社会信用代码)")
     key_id: str = Field(pattern=KEY_ID)
-    time: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+    time: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
     body: dict[str, Any]
     supersedes: str | None = None
 

@@ -170,7 +170,7 @@ def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
 
 def _hex(obj: dict[str, Any], name: str, where: str, size: int | None = None) -> bytes:
     text = _field(obj, name, str, where)
-    if not _HEX_RE.match(text):
+    if not _HEX_RE.fullmatch(text):
         raise MalformedInputError(f"{where}.{name} must be lowercase hex")
     value = bytes.fromhex(text)
     if size is not None and len(value) != size:

@@ -38,7 +38,7 @@ ENVELOPE_FIELDS = frozenset({"v", "type", "id", "actor", "key_id", "time", "body
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 _HEX_SIG_RE = re.compile(r"^[0-9a-f]{128}$")
 
 
@@ -61,7 +61,7 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     """Parse an envelope time; raises ``MalformedInputError`` on any other form."""
-    if not isinstance(text, str) or not _TIME_RE.match(text):
+    if not isinstance(text, str) or not _TIME_RE.fullmatch(text):
         raise MalformedInputError(f"time must look like 2026-11-23T08:00:00Z, got {text!r}")
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -88,18 +88,18 @@ class Record:
             raise MalformedInputError(f"record version {self.v!r}, want {RECORD_VERSION}")
         if self.type not in RECORD_TYPES:
             raise MalformedInputError(f"unknown record type {self.type!r}")
-        if not isinstance(self.id, str) or not _ID_RE.match(self.id):
+        if not isinstance(self.id, str) or not _ID_RE.fullmatch(self.id):
             raise MalformedInputError(f"record id {self.id!r} is not 1-128 of [A-Za-z0-9._:-]")
         if not isinstance(self.actor, str) or not self.actor:
             raise MalformedInputError("record actor must be a non-empty string")
-        if not isinstance(self.key_id, str) or not _KEY_ID_RE.match(self.key_id):
+        if not isinstance(self.key_id, str) or not _KEY_ID_RE.fullmatch(self.key_id):
             raise MalformedInputError(f"key id {self.key_id!r} is not 16 lowercase hex digits")
         parse_time(self.time)
         if not isinstance(self.body, dict):
             raise MalformedInputError("record body must be an object")
         check_json_value(self.body, "$.body")
         if self.supersedes is not None and (
-            not isinstance(self.supersedes, str) or not _ID_RE.match(self.supersedes)
+            not isinstance(self.supersedes, str) or not _ID_RE.fullmatch(self.supersedes)
         ):
             raise MalformedInputError(f"supersedes {self.supersedes!r} is not a record id")
         # Every field is checked: encode once, here; signatures and digests reuse the bytes.
@@ -178,7 +178,7 @@ class SignedRecord:
         if not isinstance(data, dict) or set(data) != {"record", "signature"}:
             raise MalformedInputError("signed record must be {'record': ..., 'signature': ...}")
         sig = data["signature"]
-        if not isinstance(sig, str) or not _HEX_SIG_RE.match(sig):
+        if not isinstance(sig, str) or not _HEX_SIG_RE.fullmatch(sig):
             raise MalformedInputError("signature must be 128 lowercase hex digits")
         return cls(Record.from_dict(data["record"]), bytes.fromhex(sig))
 

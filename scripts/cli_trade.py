@@ -59,7 +59,7 @@ so a body is checked in full before the passphrase is asked for or anything is r
 
 def _integer(text: str, what: str, minimum: int | None = None) -> int:
     """An integer from the command line (fen, quantities, line numbers): digits only."""
-    if not _INT_RE.match(text.strip()):
+    if not _INT_RE.fullmatch(text.strip()):
         raise MalformedInputError(f"{what} must be a whole number, got {text!r}")
     value = int(text)
     if minimum is not None and value < minimum:
@@ -69,7 +69,7 @@ def _integer(text: str, what: str, minimum: int | None = None) -> int:
 
 def _tenths(text: str, what: str) -> int:
     """Degrees Celsius with at most one decimal ("2", "-20", "2.5") as tenths: 25 for "2.5"."""
-    m = _CELSIUS_RE.match(text.strip())
+    m = _CELSIUS_RE.fullmatch(text.strip())
     if not m:
         raise MalformedInputError(f"{what} must be °C with at most one decimal, got {text!r}")
     sign, whole, tenth = m.groups()

@@ -225,7 +225,7 @@ def export(  # noqa: PLR0917 - FastAPI query parameters
     principal: PrincipalDep,
     batch: Annotated[str | None, Query(pattern=RID, description="batch record id")] = None,
     product: Annotated[
-        str | None, Query(pattern=r"^\d{7}$", description="7-digit product code")
+        str | None, Query(pattern=r"^[0-9]{7}$", description="7-digit product code")
     ] = None,
     lot: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z._/-]{1,40}$")] = None,
     start: Annotated[

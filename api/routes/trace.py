@@ -14,11 +14,11 @@ router = APIRouter(prefix="/v1", tags=["trace"], responses=ERROR_RESPONSES)
 
 RID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 Batch = Annotated[str | None, Query(pattern=RID, description="batch record id")]
-Product = Annotated[str | None, Query(pattern=r"^\d{7}$", description="7-digit product code")]
+Product = Annotated[str | None, Query(pattern=r"^[0-9]{7}$", description="7-digit product code")]
 Lot = Annotated[str | None, Query(pattern=r"^[0-9A-Za-z._/-]{1,40}$")]
 Uscc = Annotated[str, Query(pattern=r"^[0-9A-Z]{18}$", description="holder's USCC")]
 OnlyBundle = Annotated[bool, Query(alias="bundle", description="answer with the bundle only")]
-UNIT = Annotated[str, Path(pattern=r"^\d{20}$", description="20-digit traceability code")]
+UNIT = Annotated[str, Path(pattern=r"^[0-9]{20}$", description="20-digit traceability code")]
 
 
 @router.get("/trace/forward", response_model=BundleOut)

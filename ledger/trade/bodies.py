@@ -85,19 +85,19 @@ def _uscc(value: Any, where: str) -> str:
 
 
 def _record_id(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _RECORD_ID_RE.match(value):
+    if not isinstance(value, str) or not _RECORD_ID_RE.fullmatch(value):
         raise MalformedInputError(f"{where} must be a record id, got {value!r}")
     return value
 
 
 def _sha256(value: Any, where: str) -> bytes:
-    if not isinstance(value, str) or not codes.SHA256_HEX_RE.match(value):
+    if not isinstance(value, str) or not codes.SHA256_HEX_RE.fullmatch(value):
         raise MalformedInputError(f"{where} must be 64 lowercase hex digits, got {value!r}")
     return bytes.fromhex(value)
 
 
 def _address(value: Any, where: str) -> bytes:
-    if not isinstance(value, str) or not codes.ADDRESS_RE.match(value):
+    if not isinstance(value, str) or not codes.ADDRESS_RE.fullmatch(value):
         raise MalformedInputError(f"{where} must be an 0x-prefixed 20-byte address, got {value!r}")
     return bytes.fromhex(value[2:])
 
@@ -195,7 +195,7 @@ class Enrolment:
         keys = _list(d["keys"], "$.keys", _public_key, min_len=1, max_len=16)
         _unique(keys, "$.keys")
         region = d["region"]
-        if not isinstance(region, str) or not codes.REGION_RE.match(region):
+        if not isinstance(region, str) or not codes.REGION_RE.fullmatch(region):
             raise MalformedInputError(f"$.region must be a 6-digit division code, got {region!r}")
         public = _opt(d, "public")
         if "hospital" in roles:
@@ -238,13 +238,13 @@ class Enrolment:
 
 
 def _public_key(value: Any, where: str) -> bytes:
-    if not isinstance(value, str) or not _KEY_HEX_RE.match(value):
+    if not isinstance(value, str) or not _KEY_HEX_RE.fullmatch(value):
         raise MalformedInputError(f"{where} must be a 32-byte Ed25519 key as 64 hex, got {value!r}")
     return bytes.fromhex(value)
 
 
 def _key_id(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _KEY_ID_RE.match(value):
+    if not isinstance(value, str) or not _KEY_ID_RE.fullmatch(value):
         raise MalformedInputError(f"{where} must be a key id (16 hex digits), got {value!r}")
     return value
 
@@ -410,7 +410,7 @@ class Product:
             {"manufacturers", "gtin"},
         )
         code = d["code"]
-        if not isinstance(code, str) or not codes.PRODUCT_CODE_RE.match(code):
+        if not isinstance(code, str) or not codes.PRODUCT_CODE_RE.fullmatch(code):
             raise MalformedInputError(
                 f"$.code must be the 7-digit drug identification code, got {code!r}"
             )
@@ -496,7 +496,7 @@ class Batch:
             {"unit_codes", "unit_codes_root"},
         )
         product = d["product"]
-        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.match(product):
+        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.fullmatch(product):
             raise MalformedInputError(f"$.product must be a 7-digit product code, got {product!r}")
         mfg = _date(d["mfg_date"], "$.mfg_date")
         exp = _date(d["expiry_date"], "$.expiry_date")
@@ -539,7 +539,7 @@ class Batch:
 
 def _lot(value: Any, where: str) -> str:
     text = _text(value, where, 40)
-    if not re.match(r"^[0-9A-Za-z._/-]+$", text):
+    if not re.fullmatch(r"[0-9A-Za-z._/-]+", text):
         raise MalformedInputError(f"{where} must be letters, digits and ._/- only, got {text!r}")
     return text
 
@@ -586,7 +586,7 @@ class EscrowTerms:
             },
         )
         order_id = d["order_id"]
-        if not isinstance(order_id, str) or not _ORDER_ID_RE.match(order_id):
+        if not isinstance(order_id, str) or not _ORDER_ID_RE.fullmatch(order_id):
             raise MalformedInputError(
                 f"{where}.order_id must be 64 lowercase hex, got {order_id!r}"
             )
@@ -622,7 +622,7 @@ class OrderLine:
     def from_dict(cls, data: Any, where: str) -> OrderLine:
         d = _fields(data, where, {"product", "quantity", "unit_price_fen"}, {"lot"})
         product = d["product"]
-        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.match(product):
+        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.fullmatch(product):
             raise MalformedInputError(
                 f"{where}.product must be a 7-digit product code, got {product!r}"
             )
@@ -712,7 +712,7 @@ class InvoiceLine:
     def from_dict(cls, data: Any, where: str) -> InvoiceLine:
         d = _fields(data, where, {"product", "lot", "quantity", "amount_fen"})
         product = d["product"]
-        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.match(product):
+        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.fullmatch(product):
             raise MalformedInputError(
                 f"{where}.product must be a 7-digit product code, got {product!r}"
             )
@@ -887,7 +887,7 @@ class ShipmentLine:
             data, where, {"order_line", "product", "lot", "expiry_date", "quantity"}, {"unit_codes"}
         )
         product = d["product"]
-        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.match(product):
+        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.fullmatch(product):
             raise MalformedInputError(
                 f"{where}.product must be a 7-digit product code, got {product!r}"
             )
@@ -1016,7 +1016,7 @@ class AcceptanceLine:
 
 
 def _any_unit_code(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not codes.UNIT_CODE_RE.match(value):
+    if not isinstance(value, str) or not codes.UNIT_CODE_RE.fullmatch(value):
         raise MalformedInputError(f"{where} must be a 20-digit traceability code, got {value!r}")
     return value
 
@@ -1118,7 +1118,7 @@ class Recall:
     def from_dict(cls, data: Any) -> Recall:
         d = _fields(data, "$", {"product", "lots", "reason"}, {"action", "level"})
         product = d["product"]
-        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.match(product):
+        if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.fullmatch(product):
             raise MalformedInputError(f"$.product must be a 7-digit product code, got {product!r}")
         action = _choice(_opt(d, "action") or "recall", "$.action", RECALL_ACTIONS)
         level = _opt(d, "level")

@@ -95,8 +95,8 @@ ROLE_LICENCES: Mapping[str, frozenset[str]] = {
 
 _HAN = "\u4e00-\u9fa5"
 LICENCE_NUMBER_FORMATS: dict[str, re.Pattern[str]] = {
-    DISTRIBUTION_LICENCE: re.compile(rf"^[{_HAN}][ABCD][AB]\d{{7}}(\d{{2}})?$"),
-    MANUFACTURING_LICENCE: re.compile(rf"^[{_HAN}]\d{{8}}$"),  # (unverified)
+    DISTRIBUTION_LICENCE: re.compile(rf"^[{_HAN}][ABCD][AB][0-9]{{7}}([0-9]{{2}})?$"),
+    MANUFACTURING_LICENCE: re.compile(rf"^[{_HAN}][0-9]{{8}}$"),  # (unverified)
     DEVICE_DISTRIBUTION_LICENCE: re.compile(rf"^[{_HAN}]{{2,}}.{{4,40}}$"),  # (unverified)
     MEDICAL_INSTITUTION_LICENCE: re.compile(r"^[0-9A-Z]{8,32}$"),  # (unverified)
     PURCHASE_CARD: re.compile(rf"^[0-9A-Za-z{_HAN}-]{{4,40}}$"),  # (unverified)
@@ -162,7 +162,7 @@ SCOPE_NAMES_ZH = {
 }
 
 # Drug approval number: 国药准字 + letter + 8 digits; the letter bounds the category.
-APPROVAL_NUMBER_RE = re.compile(r"^国药准字([HZSJ])\d{8}$")
+APPROVAL_NUMBER_RE = re.compile(r"^国药准字([HZSJ])[0-9]{8}$")
 APPROVAL_LETTER_CATEGORIES: Mapping[str, frozenset[str]] = {
     "H": frozenset({CHEMICAL}),
     "Z": frozenset({CHINESE_PATENT, TCM_PIECES}),
@@ -189,13 +189,13 @@ RECALL_LEVELS = {"I": 24, "II": 48, "III": 72}  # notification hours (unverified
 DEEMED_MANUFACTURER_KINDS = frozenset({"group_sales", "sole_importer"})
 
 # -- identifiers -----------------------------------------------------------------------------
-PRODUCT_CODE_RE = re.compile(r"^\d{7}$")
-UNIT_CODE_RE = re.compile(r"^\d{20}$")
-GTIN14_RE = re.compile(r"^\d{14}$")
+PRODUCT_CODE_RE = re.compile(r"^[0-9]{7}$")
+UNIT_CODE_RE = re.compile(r"^[0-9]{20}$")
+GTIN14_RE = re.compile(r"^[0-9]{14}$")
 SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-REGION_RE = re.compile(r"^\d{6}$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+REGION_RE = re.compile(r"^[0-9]{6}$")
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def verify_licence_number(kind: str, number: str, holder_uscc: str) -> None:
@@ -210,7 +210,7 @@ def verify_licence_number(kind: str, number: str, holder_uscc: str) -> None:
             )
         return
     pattern = LICENCE_NUMBER_FORMATS.get(kind)
-    if pattern is not None and not pattern.match(number):
+    if pattern is not None and not pattern.fullmatch(number):
         raise MalformedInputError(
             f"{LICENCE_NAMES_ZH.get(kind, kind)} number {number!r} does not match {pattern.pattern}"
         )
@@ -222,10 +222,10 @@ def distribution_licence_type(number: str) -> str:
 
 
 def approval_letter(approval_number: str) -> str:
-    m = APPROVAL_NUMBER_RE.match(approval_number)
+    m = APPROVAL_NUMBER_RE.fullmatch(approval_number)
     if not m:
         raise MalformedInputError(
-            f"approval number {approval_number!r} does not match 国药准字[HZSJ]\\d{{8}}"
+            f"approval number {approval_number!r} does not match 国药准字[HZSJ][0-9]{{8}}"
         )
     return m.group(1)
 
@@ -237,7 +237,7 @@ def gtin_check_digit(first13: str) -> str:
 
 
 def verify_gtin14(gtin: str) -> None:
-    if not GTIN14_RE.match(gtin):
+    if not GTIN14_RE.fullmatch(gtin):
         raise MalformedInputError(f"GTIN-14 must be 14 digits, got {gtin!r}")
     want = gtin_check_digit(gtin[:13])
     if gtin[13] != want:
@@ -246,7 +246,7 @@ def verify_gtin14(gtin: str) -> None:
 
 def verify_unit_code(code: str, product_code: str) -> None:
     """A 20-digit traceability code whose first seven digits are the product's code."""
-    if not isinstance(code, str) or not UNIT_CODE_RE.match(code):
+    if not isinstance(code, str) or not UNIT_CODE_RE.fullmatch(code):
         raise MalformedInputError(f"traceability code must be 20 digits, got {code!r}")
     if code[:7] != product_code:
         raise MalformedInputError(
@@ -255,7 +255,7 @@ def verify_unit_code(code: str, product_code: str) -> None:
 
 
 def parse_date(text: object, what: str) -> date:
-    if not isinstance(text, str) or not DATE_RE.match(text):
+    if not isinstance(text, str) or not DATE_RE.fullmatch(text):
         raise MalformedInputError(f"{what} must be a date YYYY-MM-DD, got {text!r}")
     try:
         return date.fromisoformat(text)

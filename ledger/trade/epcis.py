@@ -163,17 +163,17 @@ class EpcisOptions:
     """The ``uom`` of counted quantities; None omits it (EPCIS then reads a plain count)."""
 
     def __post_init__(self) -> None:
-        if not _NAMESPACE_RE.match(self.namespace):
+        if not _NAMESPACE_RE.fullmatch(self.namespace):
             raise MalformedInputError(
                 f"EPCIS namespace must look like 'urn:name:' (ending with ':'), "
                 f"got {self.namespace!r}"
             )
-        if self.count_uom is not None and not _UOM_RE.match(self.count_uom):
+        if self.count_uom is not None and not _UOM_RE.fullmatch(self.count_uom):
             raise MalformedInputError(
                 f"count uom must be a UN/ECE Rec. 20 code (2-3 capitals or digits), "
                 f"got {self.count_uom!r}"
             )
-        if not _OFFSET_RE.match(self.time_zone_offset):
+        if not _OFFSET_RE.fullmatch(self.time_zone_offset):
             raise MalformedInputError(
                 f"time zone offset must look like +08:00, got {self.time_zone_offset!r}"
             )
@@ -184,7 +184,7 @@ _UNRESERVED_RE = re.compile(r"^[A-Za-z0-9._~-]*$")
 
 def _q(text: str) -> str:
     """Percent-encode everything but RFC 3986 unreserved characters."""
-    return text if _UNRESERVED_RE.match(text) else quote(text, safe="")
+    return text if _UNRESERVED_RE.fullmatch(text) else quote(text, safe="")
 
 
 @dataclass(frozen=True)
