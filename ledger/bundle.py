@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from ledger.canonical import JsonValue, canonical_bytes, parse_json
+from ledger.canonical import INT_MAX, JsonValue, canonical_bytes, parse_json
 from ledger.checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_note
 from ledger.errors import (
     HashLengthError,
@@ -47,6 +47,7 @@ from ledger.errors import (
 )
 from ledger.leaf import LEAF_SIZE, RECORD_TYPES, LeafHeader, LeafKind, decode_leaf, encode_leaf
 from ledger.merkle import (
+    EMPTY_ROOT,
     HASH_SIZE,
     NodeReader,
     fold_right,
@@ -484,7 +485,7 @@ def _obj(
     return value
 
 
-def _uint(value: JsonValue, where: str, maximum: int = 2**64 - 1) -> int:
+def _uint(value: JsonValue, where: str, maximum: int = INT_MAX) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise MalformedInputError(f"{where} must be an integer in 0..{maximum}, got {value!r}")
     return value
@@ -1338,6 +1339,17 @@ def _check_licences(c: _Checker, e: Entry, shipment: bodies.Shipment) -> None:
 
 def _check_anchor(c: _Checker, anchor: AnchorRef, cp: Checkpoint) -> None:
     subject = f"chain {anchor.chain_id} block {anchor.block_number} size {anchor.tree_size}"
+    for size, root, what in (
+        (anchor.tree_size, anchor.root_hash, "anchored"),
+        (cp.size, cp.root, "checkpoint"),
+    ):
+        # A consistency proof from size 0 holds for any root1 (as in transparency-dev); the
+        # empty tree's root is known, so check it here.
+        if size == 0 and root != EMPTY_ROOT:
+            c.fail(
+                "anchor", subject, f"the {what} root of the empty tree must be {EMPTY_ROOT.hex()}"
+            )
+            return
     try:
         if anchor.tree_size <= cp.size:
             verify_consistency(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -491,6 +493,30 @@ def test_anchor_consistency_both_directions(world: World) -> None:
     assert report.ok, report.failures
 
 
+def test_an_anchor_of_the_empty_tree_must_carry_the_empty_root(world: World) -> None:
+    """A consistency proof from size 0 holds for any root, so the empty tree's root is
+    checked by name (found by an independent verifier: any root used to pass)."""
+    empty = AnchorRef(
+        chain_id=1,
+        registry=bytes(20),
+        tx_hash=bytes(32),
+        block_number=1,
+        tree_size=0,
+        root_hash=hashlib.sha256(b"").digest(),
+        consistency_path=(),
+    )
+    ok = check_bundle(
+        world.bundle(links=TRACE, start="batch", anchor=empty), [world.signer.verifier()]
+    )
+    assert ok.ok, ok.failures
+    forged = dataclasses.replace(empty, root_hash=bytes(range(32)))
+    report = check_bundle(
+        world.bundle(links=TRACE, start="batch", anchor=forged), [world.signer.verifier()]
+    )
+    assert {f.check for f in report.failures} == {"anchor"}
+    assert "empty tree" in report.failures[0].detail
+
+
 def test_shipping_more_than_received_fails_conservation() -> None:
     bad = make_world(dist_ships=150, hosp_accepts=150)
     report = check_bundle(bad.bundle(links=TRACE, start="batch"), [bad.signer.verifier()])
@@ -559,6 +585,23 @@ def test_floats_and_garbage_are_malformed() -> None:
         Bundle.from_json(b"{not json")
     with pytest.raises(MalformedInputError):
         Bundle.from_json(b'{"format": "lotproof-bundle", "version": 2.0}')
+
+
+@pytest.mark.parametrize("where", ["top", "entry", "record body"])
+def test_a_key_given_twice_is_malformed(world: World, where: str) -> None:
+    """Parsers disagree on which of two equal keys wins, so neither may: the bundle is
+    malformed wherever the repeat is (found by an independent verifier)."""
+    text = _with_proof(world).to_json().decode()
+    assert Bundle.from_json(text)
+    if where == "top":
+        doubled = text.replace('"version":2', '"version":2,"version":2', 1)
+    elif where == "entry":
+        doubled = text.replace('"leaf_index":', '"leaf_index":0,"leaf_index":', 1)
+    else:
+        doubled = text.replace('"body":{', '"body":{"lot":"X","lot":"X",', 1)
+    assert doubled != text
+    with pytest.raises(MalformedInputError, match="twice"):
+        Bundle.from_json(doubled)
 
 
 def test_a_version_1_bundle_is_refused_by_name(world: World) -> None:

@@ -238,6 +238,18 @@ def test_a_bad_signature_by_a_trusted_key_rejects_the_note() -> None:
     assert issubclass(NoteSignatureError, SignatureError)
 
 
+def test_the_first_line_of_a_trusted_key_decides_as_in_go_note_open() -> None:
+    """Go's ``note.Open`` verifies the first line of each (name, key hash) and drops later
+    ones; a bad copy after a good line is ignored, a bad copy before it rejects the note.
+    docs/bundle.md states the same rule for independent verifiers."""
+    peter = NoteVerifier.from_string(PETER_VKEY)
+    bad = PETER_SIG[:60] + "ABCD" + PETER_SIG[60:]
+    note = open_note(TEXT + "\n" + PETER_SIG + bad, [peter])
+    assert [s.name for s in note.verified] == ["PeterNeumann"]
+    with pytest.raises(NoteSignatureError, match="does not verify"):
+        open_note(TEXT + "\n" + bad + PETER_SIG, [peter])
+
+
 def test_repeated_signatures_count_once_and_unknown_duplicates_are_dropped() -> None:
     peter = NoteVerifier.from_string(PETER_VKEY)
     enoch_abcd = ENOCH_SIG[:60] + "ABCD" + ENOCH_SIG[60:]
