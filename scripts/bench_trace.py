@@ -23,6 +23,7 @@ the rules and commits.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -63,6 +64,21 @@ def verify_rate(records: list[SignedRecord], keys: dict[str, bytes], seconds: fl
             verify_record(r, k)
         done += len(sample)
     return done / (time.perf_counter() - start)
+
+
+class GcClock:
+    """Seconds the cyclic garbage collector ran, split by whether ingest was being timed."""
+
+    def __init__(self) -> None:
+        self.timing = False
+        self.seconds = {True: 0.0, False: 0.0}
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds[self.timing] += time.perf_counter() - self._start
 
 
 def median_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -111,8 +127,12 @@ def run_backend(
     waited = 0.0  # of ``timed``: the writer waiting for the next batch's signatures
     total = 0
     last = time.perf_counter()
+    clock = GcClock()
+    gc.callbacks.append(clock)
     while current:
+        clock.timing = False
         upcoming = next(chunks, [])  # parsing the next batch is not timed
+        clock.timing = True
         t = time.perf_counter()
         pending = (
             verifier.submit(led.preverify, upcoming, args.workers, pool=pool) if upcoming else None
@@ -128,6 +148,7 @@ def run_backend(
         if time.perf_counter() - last > 30:
             log(f"[{name}] {total} records, {total / timed:.0f}/s")
             last = time.perf_counter()
+    gc.callbacks.remove(clock)
     verifier.shutdown()
     if pool is not None:
         pool.shutdown()
@@ -155,6 +176,9 @@ def run_backend(
         "ingest_seconds": round(timed, 2),
         "ingest_per_s": round(total / timed),
         "ingest_waiting_for_signatures_seconds": round(waited, 2),
+        # the cyclic GC's collections, in the timed loop and while parsing the next batch
+        "gc_seconds_timed": round(clock.seconds[True], 2),
+        "gc_seconds_untimed": round(clock.seconds[False], 2),
         "forward_trace_ms": round(fwd_ms, 2),
         "floor_edges_stock_query_ms": round(floor_ms, 2),
         "forward_holders": len(fwd.holders),

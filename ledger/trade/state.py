@@ -716,11 +716,21 @@ class WorkingState:
         self.appends[row.TABLE].append(row)
 
     def prefetch(self, cls: type[Row], keys: Iterable[Any]) -> None:
-        """Load many single-column keys with a few ``IN`` queries (absent ones as None)."""
+        """Load many single-column keys with a few ``IN`` queries (absent ones as None); on
+        PostgreSQL one query, the keys as one jsonb array parameter (a plan that probes the
+        key's index, prepared once, instead of an ``IN`` list planned per call)."""
         assert len(cls.KEY) == 1
         table = cls.TABLE
         cached = self.cache.rows[table]
         wanted = [k for k in dict.fromkeys(keys) if k not in cached]
+        text_key = _kinds(cls)[cls.columns().index(cls.KEY[0])] == "str"
+        if wanted and text_key and self.tx.dialect is POSTGRES:
+            where = f"{cls.KEY[0]} = ANY(ARRAY(SELECT jsonb_array_elements_text(?::jsonb)))"
+            for row in load_where(self.tx, cls, where, (orjson.dumps(wanted).decode(),)):
+                cached[row.key] = row
+            for k in wanted:
+                cached.setdefault(k, None)
+            return
         for start in range(0, len(wanted), IN_CHUNK):
             chunk = wanted[start : start + IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
@@ -730,9 +740,23 @@ class WorkingState:
                 cached.setdefault(k, None)
 
     def prefetch_lots(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Resolve many (product, lot) pairs to batch ids with a few queries."""
+        """Resolve many (product, lot) pairs to batch ids with a few queries (PostgreSQL: one,
+        the pairs as a jsonb parameter joined on the (product, lot) index; an ``OR`` of pairs
+        was planned as a scan of every batch)."""
         known = self.cache.lists["lot"]
         wanted = [p for p in dict.fromkeys(pairs) if p not in known]
+        if wanted and self.tx.dialect is POSTGRES:
+            cols = ", ".join(f"b.{c}" for c in BatchRow.columns())
+            sql = (
+                f"SELECT {cols} FROM jsonb_array_elements(?::jsonb) AS x"
+                " JOIN trade_batches AS b ON b.product = x->>0 AND b.lot = x->>1"
+            )
+            for found in self.tx.query(sql, (orjson.dumps(wanted).decode(),)):
+                row = self._remember(_from_db(BatchRow, found))
+                known[(row.product, row.lot)] = row.batch_id
+            for p in wanted:
+                known.setdefault(p, None)
+            return
         for start in range(0, len(wanted), IN_CHUNK // 2):
             chunk = wanted[start : start + IN_CHUNK // 2]
             where = " OR ".join("(product = ? AND lot = ?)" for _ in chunk)

@@ -15,6 +15,7 @@ from trade_support import World, open_ledger
 from ledger.errors import StorageError
 from ledger.records import SignedRecord
 from ledger.storage.db import Database
+from ledger.trade.errors import RecordRefused
 from ledger.trade.scenario import AMOXICILLIN, Scenario, cast
 from ledger.trade.state import ROW_TYPES, Row, ensure_schema, load_all, upsert, write_rows
 
@@ -140,3 +141,24 @@ def test_preverify_in_processes_equals_preverify_in_threads(
     by_threads = led_a.preverify(more, 2)
     led_a._verified.clear()
     assert led_a.preverify(more, 2, pool=pool) == by_threads == 7
+
+
+# -- prefetching what a batch looks up -------------------------------------------------------------
+def test_a_lot_registered_in_an_earlier_batch_is_found_by_the_batch_prefetch(
+    database_url: str,
+) -> None:
+    world = World(database_url)
+    scn = world.scn
+    first = scn.batch(world.mah, AMOXICILLIN, "PF-1", 10)
+    world.ok(first, scn.batch(world.mah, AMOXICILLIN, "PF-2", 10))
+    fresh = open_ledger(database_url, scn)  # empty cache: only the prefetch queries can know
+    again = scn.batch(world.mah, AMOXICILLIN, "PF-2", 5)
+    with pytest.raises(RecordRefused) as info:
+        fresh.submit([scn.batch(world.mah, AMOXICILLIN, "PF-3", 5), again])
+    assert (info.value.rule_id, info.value.index) == ("BATCH-DUPLICATE", 1)
+    replayed = SignedRecord.from_json(first.canonical_bytes())
+    with pytest.raises(RecordRefused) as info:
+        fresh.submit([replayed])
+    assert info.value.rule_id == "REC-REPLAY"
+    fresh.submit([scn.batch(world.mah, AMOXICILLIN, "PF-3", 5)])
+    assert fresh.batch_by_lot(AMOXICILLIN, "PF-3").quantity == 5
