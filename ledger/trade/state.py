@@ -420,6 +420,9 @@ class ShipmentRow(Row):
         return lines
 
     def edges(self) -> list[EdgeRow]:
+        # lines parsed here unless already cached: the flush must not leave a parsed copy
+        # on every shipment that enters the row cache (the collector scans it)
+        lines = self.__dict__.get("line_list") or loads(self.lines)
         return [
             EdgeRow(
                 shipment_id=self.shipment_id,
@@ -441,7 +444,7 @@ class ShipmentRow(Row):
                 acceptance_leaf=self.acceptance_leaf,
                 excursion=self.excursion,
             )
-            for i, line in enumerate(self.line_list)
+            for i, line in enumerate(lines)
         ]
 
 
@@ -659,6 +662,22 @@ IN_CHUNK = 500
 
 # -- the cache and the overlay -----------------------------------------------------------------
 _MISSING = object()
+
+
+_DERIVED: dict[type, tuple[str, ...]] = {}
+
+
+def _cached_properties(cls: type) -> tuple[str, ...]:
+    """Names of ``functools.cached_property`` attributes of a row class."""
+    found = _DERIVED.get(cls)
+    if found is None:
+        found = _DERIVED[cls] = tuple(
+            name
+            for klass in cls.__mro__
+            for name, value in vars(klass).items()
+            if isinstance(value, functools.cached_property)
+        )
+    return found
 
 
 class StateCache:
@@ -957,8 +976,13 @@ class WorkingState:
             if table == RecordRow.TABLE:
                 for key in rows:
                     cached.pop(key, None)
-            else:
-                cached.update(rows)
+                continue
+            derived = _cached_properties(TABLES[table])
+            if derived:  # parsed lines and terms: computed again if used, not kept for the GC
+                for row in rows.values():
+                    for name in derived:
+                        row.__dict__.pop(name, None)
+            cached.update(rows)
         for name, values in self.list_changes.items():
             self.cache.lists[name].update(values)
         if self.quals_changed:
