@@ -28,6 +28,7 @@ Tables (component ``trade``, schema version 1):
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -665,6 +666,7 @@ _MISSING = object()
 
 
 _DERIVED: dict[type, tuple[str, ...]] = {}
+_TRANSIENT = frozenset(("trade_orders", "trade_shipments", "trade_invoices"))
 
 
 def _cached_properties(cls: type) -> tuple[str, ...]:
@@ -687,8 +689,9 @@ class StateCache:
     secondary lookups (qualifications and keys by holder, batch by (product, lot)).
     """
 
-    def __init__(self, max_rows: int = 500_000) -> None:
+    def __init__(self, max_rows: int = 500_000, transient_rows: int = 40_000) -> None:
         self.max_rows = max_rows
+        self.transient_rows = transient_rows
         self.log_size = -1
         self.rows: dict[str, dict[Any, Any]] = defaultdict(dict)
         self.lists: dict[str, dict[Any, Any]] = defaultdict(dict)
@@ -983,6 +986,12 @@ class WorkingState:
                     for name in derived:
                         row.__dict__.pop(name, None)
             cached.update(rows)
+            if table in _TRANSIENT and len(cached) > self.cache.transient_rows:
+                # orders, shipments and invoices are looked up again within a few batches of
+                # their last change, rarely later: drop the earliest-cached half (a miss only
+                # costs a read), which keeps the collector's work and the cache small
+                for key in list(itertools.islice(cached, len(cached) // 2)):
+                    del cached[key]
         for name, values in self.list_changes.items():
             self.cache.lists[name].update(values)
         if self.quals_changed:

@@ -7,16 +7,17 @@ import dataclasses
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
-from trade_support import World, open_ledger
+from trade_support import World, open_ledger, snapshot
 
 from ledger.errors import StorageError
 from ledger.records import SignedRecord
 from ledger.storage.db import Database
 from ledger.trade.errors import RecordRefused
-from ledger.trade.scenario import AMOXICILLIN, Scenario, cast
+from ledger.trade.scenario import AMOXICILLIN, Scenario, cast, trade_story
 from ledger.trade.state import ROW_TYPES, Row, ensure_schema, load_all, upsert, write_rows
 
 # Values a JSON or text round trip could mangle: quotes, backslashes, JSON-looking text,
@@ -162,3 +163,17 @@ def test_a_lot_registered_in_an_earlier_batch_is_found_by_the_batch_prefetch(
     assert info.value.rule_id == "REC-REPLAY"
     fresh.submit([scn.batch(world.mah, AMOXICILLIN, "PF-3", 5)])
     assert fresh.batch_by_lot(AMOXICILLIN, "PF-3").quantity == 5
+
+
+def test_a_small_cache_of_orders_shipments_and_invoices_gives_the_same_ledger(
+    database_url: str, tmp_path: Path
+) -> None:
+    story = trade_story()
+    small = open_ledger(database_url, story.scn)
+    small._cache.transient_rows = 2  # evicts on nearly every commit
+    for signed in story.records:
+        small.submit([signed])
+    whole = open_ledger(f"sqlite:///{tmp_path / 'whole.db'}", story.scn)
+    whole.submit(story.records)
+    assert snapshot(small) == snapshot(whole)
+    assert small.rebuild().ok
