@@ -241,9 +241,12 @@ def apply_record(
 
 def prefetch(ws: WorkingState, signed: Sequence[SignedRecord]) -> None:
     """Load what a batch of records will look up, in a few queries instead of one each
-    (new lots' uniqueness checks, escrow keys). Malformed bodies are left to the rules."""
+    (signers and their keys, new participants' and keys' uniqueness checks, new lots',
+    escrow keys). Malformed bodies are left to the rules."""
     lots: list[tuple[str, str]] = []
     escrows: list[str] = []
+    parties = [s.record.actor for s in signed]
+    keys = [s.record.key_id for s in signed]
     for s in signed:
         body = s.record.body
         try:
@@ -251,9 +254,14 @@ def prefetch(ws: WorkingState, signed: Sequence[SignedRecord]) -> None:
                 lots.append((str(body["product"]), str(body["lot"])))
             elif s.record.type == "order" and body.get("escrow"):
                 escrows.append(escrow_key(b.EscrowTerms.from_dict(body["escrow"])))
+            elif s.record.type == "enrolment":
+                parties.append(str(body["uscc"]))
+                keys.extend(key_id_for(bytes.fromhex(k)) for k in body["keys"])
         except (KeyError, TypeError, ValueError):
             continue
     ws.prefetch(RecordRow, [s.record.id for s in signed])
+    ws.prefetch(ParticipantRow, parties)
+    ws.prefetch(KeyRow, keys)
     if lots:
         ws.prefetch_lots(lots)
     if escrows:
