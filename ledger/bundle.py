@@ -21,14 +21,12 @@ raises ``MalformedInputError`` before any check); ``verify_bundle`` raises
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import hashlib
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -45,6 +43,7 @@ from ledger.errors import (
     RootMismatchError,
     VerificationError,
 )
+from ledger.gcpause import gc_paused
 from ledger.leaf import LEAF_SIZE, RECORD_TYPES, LeafHeader, LeafKind, decode_leaf, encode_leaf
 from ledger.merkle import (
     EMPTY_ROOT,
@@ -385,31 +384,13 @@ class Bundle:
         size = len(data.encode("utf-8") if isinstance(data, str) else data)
         if size > MAX_BUNDLE_BYTES:
             raise MalformedInputError(f"bundle has {size} bytes, at most {MAX_BUNDLE_BYTES}")
-        with _no_gc():
+        with gc_paused():
             return _parse_bundle(parse_json(data, "bundle"))
 
     @classmethod
     def from_dict(cls, data: JsonValue) -> Bundle:
-        with _no_gc():
+        with gc_paused():
             return _parse_bundle(data)
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a bundle is parsed or checked.
-
-    Both allocate hundreds of thousands of small objects and free none: every allocation
-    burst makes the collector walk the whole heap again (10-15% of the time), for nothing, as
-    nothing they build holds a cycle. Reference counting still frees everything.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def checkpoint_size(note: str) -> int:
@@ -819,7 +800,7 @@ def check_bundle(
     bundle names must be one of them. Without it the bundle's own ``admins`` are used, and the
     report says so (check ``admins``).
     """
-    with _no_gc():
+    with gc_paused():
         return _check_bundle(bundle, verifiers, origin, admin_keys)
 
 
