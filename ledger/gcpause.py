@@ -15,9 +15,16 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def gc_paused(*, collect_young_after: bool = False) -> Iterator[None]:
+def gc_paused(*, collect_young_after: bool = False, freeze_after: bool = False) -> Iterator[None]:
     """Disable the cyclic collector inside the block; with ``collect_young_after``, collect
-    the youngest generation once on leaving, so cycles made inside wait only until then."""
+    the youngest generation once on leaving, so cycles made inside wait only until then.
+
+    ``freeze_after`` then also moves every object alive in the process out of the collector's
+    view (``gc.freeze``): later collections no longer walk a large long-lived heap again and
+    again, but cyclic garbage among frozen objects is never collected (objects without cycles
+    are still freed by reference counting). Only for a process that does nothing but this
+    work, such as a bulk import; never in a server, whose requests' cycles would leak.
+    """
     if not gc.isenabled():
         yield
         return
@@ -28,3 +35,5 @@ def gc_paused(*, collect_young_after: bool = False) -> Iterator[None]:
         gc.enable()
         if collect_young_after:
             gc.collect(0)
+        if freeze_after:
+            gc.freeze()

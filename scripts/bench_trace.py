@@ -19,7 +19,9 @@ signatures verified one batch ahead (``TradeLedger.preverify``) in a worker proc
 which needs the GIL the busy writer holds) while the single writer applies the rules and
 commits. Parsing the next batch from the file is not timed, but the garbage collector's runs
 during it are (``gc_seconds_untimed``; they scan the ledger's heap): ``ingest_per_s`` counts
-them, ``ingest_per_s_without_untimed_gc`` does not.
+them, ``ingest_per_s_without_untimed_gc`` does not. ``--gc freeze`` runs the writer as a
+bulk import would (``TradeLedger(freeze_gc=True)``: what survives each batch is frozen out of
+the collector's view, so those runs stop re-walking the ledger's caches).
 """
 
 from __future__ import annotations
@@ -111,10 +113,10 @@ def run_backend(
 ) -> dict[str, Any]:
     db = Database(url)
     admin_keys = {k: bytes.fromhex(v) for k, v in meta["admin_keys"].items()}
-    led = TradeLedger(db, admin_keys, MerkleLog(db))
+    led = TradeLedger(db, admin_keys, MerkleLog(db), freeze_gc=args.gc == "freeze")
     log(
         f"[{name}] ingesting {meta['records']} records in batches of {args.chunk},"
-        f" signatures verified ahead in {args.workers} {args.verifier}(es)"
+        f" signatures verified ahead in {args.workers} {args.verifier}(es), collector: {args.gc}"
     )
     verifier = ThreadPoolExecutor(1)
     pool = None
@@ -174,6 +176,7 @@ def run_backend(
     floor_ms, _ = median_ms(floor, args.repeats)
     result = {
         "backend": name,
+        "collector": args.gc,
         "records": total,
         "ingest_seconds": round(timed + clock.seconds[False], 2),
         "ingest_per_s": round(total / (timed + clock.seconds[False])),
@@ -276,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["process", "thread"],
         default="process",
         help="verify ahead in worker processes (default) or threads of the writer's process",
+    )
+    ap.add_argument(
+        "--gc",
+        choices=["default", "freeze"],
+        default="default",
+        help="the writer's garbage collector: as Python sets it, or frozen after each batch"
+        " (TradeLedger(freeze_gc=True), the bulk-ingest setting)",
     )
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--holders", type=int, default=1000, help="holders the wide batch reaches")

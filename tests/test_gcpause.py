@@ -47,3 +47,15 @@ def test_a_cycle_made_inside_is_collected_on_leaving_with_collect_young_after() 
         del a, b
         assert gc.get_count()[0] > before
     assert gc.get_count()[0] < 5  # the young generation was just collected
+
+
+def test_freeze_after_moves_the_survivors_out_of_the_collectors_view() -> None:
+    assert gc.get_freeze_count() == 0
+    keep = [[] for _ in range(100)]
+    try:
+        with gc_paused(collect_young_after=True, freeze_after=True):
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() >= len(keep)
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

@@ -4,6 +4,7 @@ INSERT for new keys, upsert otherwise) and verifying signatures ahead in a proce
 from __future__ import annotations
 
 import dataclasses
+import gc
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +17,9 @@ from trade_support import World, open_ledger, snapshot
 from ledger.errors import StorageError
 from ledger.records import SignedRecord
 from ledger.storage.db import Database
+from ledger.storage.log import MerkleLog
 from ledger.trade.errors import RecordRefused
+from ledger.trade.ledger import TradeLedger
 from ledger.trade.scenario import AMOXICILLIN, Scenario, cast, trade_story
 from ledger.trade.state import ROW_TYPES, Row, ensure_schema, load_all, upsert, write_rows
 
@@ -177,3 +180,25 @@ def test_a_small_cache_of_orders_shipments_and_invoices_gives_the_same_ledger(
     whole.submit(story.records)
     assert snapshot(small) == snapshot(whole)
     assert small.rebuild().ok
+
+
+def test_the_bulk_ingest_collector_setting_gives_the_same_ledger(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``TradeLedger(freeze_gc=True)`` freezes what survives each batch (bulk import); the
+    ledger it writes is the one the default writes, and the freeze is undone after."""
+    story = trade_story()
+    frozen = TradeLedger(
+        Database(database_url), story.scn.admin_keys, MerkleLog(Database(database_url)),
+        freeze_gc=True,
+    )  # fmt: skip
+    try:
+        for signed in story.records:
+            frozen.submit([signed])
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    plain = open_ledger(f"sqlite:///{tmp_path / 'plain.db'}", story.scn)
+    for signed in story.records:
+        plain.submit([signed])
+    assert snapshot(frozen) == snapshot(plain)
