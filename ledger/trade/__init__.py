@@ -11,6 +11,7 @@ Modules
 - ``trace``: forward / reverse / unit trace, the two-invoice rule (configurable policy).
 - ``alerts``: expiring licences, near-expiry stock, excursions, two-invoice breaks.
 - ``scenario``: a deterministic generator of signed trade stories (tests, bench, demo).
+- ``epcis``: the records as a GS1 EPCIS 2.0 JSON-LD document (mapping in docs/epcis.md).
 
 Choices where DOMAIN.md is silent
 - Keys: the consortium admin enrols participants and may rotate or revoke any key; a
