@@ -260,49 +260,13 @@ def test_participant_and_auditor_story(served) -> None:
     lotproof("audit", "verify", str(tmp / "setup.json"), "--key", vkey, env=env, check=2)
     # The monitor follows the log, and keeps state only after checking.
     state = tmp / "monitor.json"
-    lotproof(
-        "audit",
-        "monitor",
-        "--url",
-        served["url"],
-        "--state",
-        str(state),
-        "--key",
-        vkey,
-        "--once",
-        env=env,
-    )
+    monitor = ["audit", "monitor", "--url", served["url"], "--state", str(state), "--key", vkey]
+    lotproof(*monitor, "--once", env=env)
     first = json.loads(state.read_text())
     lotproof("alerts", "--key-file", keys["dist"], *pw, env=env)
-    lotproof(
-        "audit",
-        "monitor",
-        "--url",
-        served["url"],
-        "--state",
-        str(state),
-        "--key",
-        vkey,
-        "--max-polls",
-        "2",
-        "--interval",
-        "0.1",
-        env=env,
-    )
+    lotproof(*monitor, "--max-polls", "2", "--interval", "0.1", env=env)
     # A forged state (another root at the same size) is a split view: exit 1, state kept.
     forged = dict(first, root_hash="00" * 32)
     state.write_text(json.dumps(forged))
-    lotproof(
-        "audit",
-        "monitor",
-        "--url",
-        served["url"],
-        "--state",
-        str(state),
-        "--key",
-        vkey,
-        "--once",
-        env=env,
-        check=1,
-    )
+    lotproof(*monitor, "--once", env=env, check=1)
     assert json.loads(state.read_text())["root_hash"] == "00" * 32
