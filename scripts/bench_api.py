@@ -92,29 +92,27 @@ def library_single_rate(records: list[SignedRecord], admin: dict[str, bytes], ur
     return len(records) / elapsed
 
 
+def _post_rate(server: ServeProcess, bodies: list[bytes], records: int, timeout: float) -> float:
+    """Records per second posting ``bodies`` one after another to ``POST /v1/records``."""
+    with httpx.Client(base_url=server.url, timeout=timeout) as http:
+        start = time.perf_counter()
+        for body in bodies:
+            r = http.post("/v1/records", content=body, headers={"content-type": "application/json"})
+            if r.status_code != 201:
+                raise RuntimeError(f"submission refused: {r.status_code} {r.text[:300]}")
+        return records / (time.perf_counter() - start)
+
+
 def api_batch_rate(server: ServeProcess, records: list[SignedRecord], batch: int) -> float:
     bodies = [
         orjson.dumps({"records": [r.to_dict() for r in records[i : i + batch]]})
         for i in range(0, len(records), batch)
     ]
-    with httpx.Client(base_url=server.url, timeout=300) as http:
-        start = time.perf_counter()
-        for body in bodies:
-            r = http.post("/v1/records", content=body, headers={"content-type": "application/json"})
-            if r.status_code != 201:
-                raise RuntimeError(f"batch refused: {r.status_code} {r.text[:300]}")
-        return len(records) / (time.perf_counter() - start)
+    return _post_rate(server, bodies, len(records), timeout=300)
 
 
 def api_single_rate(server: ServeProcess, records: list[SignedRecord]) -> float:
-    bodies = [r.canonical_bytes() for r in records]
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        start = time.perf_counter()
-        for body in bodies:
-            r = http.post("/v1/records", content=body, headers={"content-type": "application/json"})
-            if r.status_code != 201:
-                raise RuntimeError(f"record refused: {r.status_code} {r.text[:300]}")
-        return len(records) / (time.perf_counter() - start)
+    return _post_rate(server, [r.canonical_bytes() for r in records], len(records), timeout=60)
 
 
 def large_ledger(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Any]]:
