@@ -8,14 +8,13 @@ everything that assembles proof bundles, lives here so it is tested without HTTP
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import logging
 import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -43,7 +42,6 @@ from ledger.bundle import (
 )
 from ledger.checkpoint import NoteSigner, NoteVerifier, generate_note_keys
 from ledger.errors import MalformedInputError, NotFoundError
-from ledger.merkle import fold_right, range_nodes
 from ledger.records import SignedRecord, key_id_for
 from ledger.storage.db import Database, Transaction
 from ledger.storage.log import MerkleLog, StoredCheckpoint
@@ -904,61 +902,6 @@ class LedgerService:
                 "embedded": self.settings.chain == "embedded",
             }
         return info
-
-
-@functools.lru_cache(maxsize=4096)
-def _range_nodes(begin: int, end: int) -> tuple[tuple[int, int], ...]:
-    return tuple(range_nodes(begin, end))
-
-
-def inclusion_paths(
-    indices: Sequence[int],
-    size: int,
-    read: Callable[[set[tuple[int, int]]], Mapping[tuple[int, int], bytes]],
-) -> dict[int, list[bytes]]:
-    """RFC 9162 inclusion proofs of ``indices`` in the tree of ``size`` leaves, reading every
-    perfect subtree they need with one ``read(ids)`` call.
-
-    As transparency-dev/merkle computes them: below ``inner`` (the highest bit where the index
-    and ``size - 1`` differ) every sibling is a complete subtree, except the one at level
-    ``inner - 1``, which may be the ephemeral right-edge range ``[start, size)`` (its hash is
-    the fold of its perfect subtrees, shared by every leaf left of it); above ``inner`` the
-    proof holds the left sibling at each level where the index has a 1 bit.
-    """
-    height = size.bit_length()
-    specs: list[tuple[int, list[tuple[int, int]], int, list[tuple[int, int]]]] = []
-    ids: set[tuple[int, int]] = set()
-    ranges: dict[int, tuple[tuple[int, int], ...]] = {}
-    for i in indices:
-        if not 0 <= i < size:
-            raise MalformedInputError(f"leaf index {i} is outside the tree of size {size}")
-        inner = (i ^ (size - 1)).bit_length()
-        low = [(level, (i >> level) ^ 1) for level in range(inner - 1)]
-        edge = -1
-        if inner:
-            level = inner - 1
-            sibling = (i >> level) ^ 1
-            if (sibling + 1) << level <= size:
-                low.append((level, sibling))
-            else:
-                edge = sibling << level
-                if edge not in ranges:
-                    ranges[edge] = _range_nodes(edge, size)
-                    ids.update(ranges[edge])
-        high = [(level, (i >> level) ^ 1) for level in range(inner, height) if (i >> level) & 1]
-        ids.update(low)
-        ids.update(high)
-        specs.append((i, low, edge, high))
-    nodes = read(ids)
-    folded = {start: fold_right([nodes[n] for n in r]) for start, r in ranges.items()}
-    out: dict[int, list[bytes]] = {}
-    for i, low, edge, high in specs:
-        path = [nodes[n] for n in low]
-        if edge >= 0:
-            path.append(folded[edge])
-        path.extend(nodes[n] for n in high)
-        out[i] = path
-    return out
 
 
 def _trading_spans(steps: Sequence[Step]) -> dict[str, tuple[str, str] | None]:
