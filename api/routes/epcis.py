@@ -11,13 +11,16 @@ caller, gives the same bytes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Response
 
 from api.auth import Principal
 from api.deps import PrincipalDep, ServiceDep
 from api.errors import PermissionDeniedError
+from api.routes.trace import Batch as BatchQuery
+from api.routes.trace import Lot
+from api.routes.trace import Product as ProductQuery
 from api.schemas import ERROR_RESPONSES
 from api.service import LedgerService
 from ledger.errors import MalformedInputError, NotFoundError
@@ -32,6 +35,7 @@ from ledger.trade.state import (
     ProductRow,
     RecallRow,
     RecordRow,
+    Row,
     load_row,
     load_where,
 )
@@ -42,8 +46,9 @@ MAX_RANGE = 10_000
 
 router = APIRouter(prefix="/v1", tags=["epcis"], responses=ERROR_RESPONSES)
 
-RID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _CHUNK = 400
+
+R = TypeVar("R", bound=Row)
 
 
 class LedgerResolver:
@@ -104,6 +109,17 @@ class LedgerResolver:
         return self._batches[key]
 
 
+def _load_in(tx: Transaction, cls: type[R], column: str, values: set[str]) -> list[R]:
+    """The rows of ``cls`` whose ``column`` is one of ``values``, read ``_CHUNK`` at a time."""
+    listed = sorted(values)
+    out: list[R] = []
+    for begin in range(0, len(listed), _CHUNK):
+        chunk = listed[begin : begin + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        out += load_where(tx, cls, f"{column} IN ({marks})", chunk)
+    return out
+
+
 def _batch_record_ids(tx: Transaction, row: BatchRow) -> set[str]:
     """Every record about one batch: its registration, the shipments and returns that moved
     it, their acceptances and orders, the orders' invoices, recalls naming the lot, and the
@@ -116,34 +132,18 @@ def _batch_record_ids(tx: Transaction, row: BatchRow) -> set[str]:
         if edge.acceptance_id:
             ids.add(edge.acceptance_id)
     ids |= orders
-    ordered = sorted(orders)
-    for begin in range(0, len(ordered), _CHUNK):
-        chunk = ordered[begin : begin + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        ids |= {
-            inv.invoice_id for inv in load_where(tx, InvoiceRow, f"order_id IN ({marks})", chunk)
-        }
+    ids |= {inv.invoice_id for inv in _load_in(tx, InvoiceRow, "order_id", orders)}
     for recall in load_where(tx, RecallRow, "product = ?", (row.product,)):
         if row.lot in recall.lots.split(","):
             ids.add(recall.recall_id)
-    listed = sorted(ids)
-    for begin in range(0, len(listed), _CHUNK):
-        chunk = listed[begin : begin + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        for rec in load_where(tx, RecordRow, f"record_id IN ({marks})", chunk):
-            if rec.superseded_by:
-                ids.add(rec.superseded_by)
+    ids |= {
+        rec.superseded_by for rec in _load_in(tx, RecordRow, "record_id", ids) if rec.superseded_by
+    }
     return ids
 
 
 def _leaf_indices(tx: Transaction, record_ids: set[str]) -> list[int]:
-    listed = sorted(record_ids)
-    out: list[int] = []
-    for begin in range(0, len(listed), _CHUNK):
-        chunk = listed[begin : begin + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        out += [r.leaf_index for r in load_where(tx, RecordRow, f"record_id IN ({marks})", chunk)]
-    return sorted(out)
+    return sorted(r.leaf_index for r in _load_in(tx, RecordRow, "record_id", record_ids))
 
 
 def export_document(  # noqa: PLR0917 - mirrors the query parameters
@@ -223,11 +223,9 @@ def export_document(  # noqa: PLR0917 - mirrors the query parameters
 def export(  # noqa: PLR0917 - FastAPI query parameters
     service: ServiceDep,
     principal: PrincipalDep,
-    batch: Annotated[str | None, Query(pattern=RID, description="batch record id")] = None,
-    product: Annotated[
-        str | None, Query(pattern=r"^[0-9]{7}$", description="7-digit product code")
-    ] = None,
-    lot: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z._/-]{1,40}$")] = None,
+    batch: BatchQuery = None,
+    product: ProductQuery = None,
+    lot: Lot = None,
     start: Annotated[
         int | None, Query(alias="from", ge=0, description="first leaf index (inclusive)")
     ] = None,

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import PrincipalDep, ServiceDep
 from api.routes import bundle_response
+from api.routes.trace import OnlyBundle, Uscc
 from api.schemas import ERROR_RESPONSES, BundleOut
 
 router = APIRouter(prefix="/v1", tags=["trace"], responses=ERROR_RESPONSES)
@@ -26,9 +27,9 @@ router = APIRouter(prefix="/v1", tags=["trace"], responses=ERROR_RESPONSES)
 def licences(
     service: ServiceDep,
     principal: PrincipalDep,
-    holder: Annotated[str, Query(pattern=r"^[0-9A-Z]{18}$", description="holder's USCC")],
+    holder: Uscc,
     on: Annotated[date | None, Query(description="status on this day (default today)")] = None,
-    only_bundle: Annotated[bool, Query(alias="bundle")] = False,
+    only_bundle: OnlyBundle = False,
 ) -> Response:
     """A participant's licences (首营资料) and their status on a day, as a proof bundle."""
     return bundle_response(service.licences(principal, holder, on), only_bundle)
