@@ -55,7 +55,7 @@ POSTGRES = Dialect("postgresql", blob="BYTEA", bigint="BIGINT", placeholder="%s"
 class Transaction:
     """A live transaction on one connection. Valid only inside its ``with`` block."""
 
-    def __init__(self, conn: Any, dialect: Dialect, hot_cursor: Any = None) -> None:
+    def __init__(self, conn: Any, dialect: Dialect, hot_cursor: Any) -> None:
         self._conn = conn
         self.dialect = dialect
         # A cursor kept with the connection for ``first_row``/``hot_query`` (on PostgreSQL
@@ -124,22 +124,16 @@ class Transaction:
         Measured per primary-key read of a 2 KB blob at 1M leaves: a kept cursor saves
         ~0.2 us on SQLite; a kept binary cursor ~9 us of ~32 us on PostgreSQL."""
         try:
-            return self._hot_cursor().execute(self.dialect.sql(sql), params).fetchone()
+            return self._hot.execute(self.dialect.sql(sql), params).fetchone()
         except (sqlite3.Error, _psycopg_error()) as e:
             raise _storage_error(e) from e
 
     def hot_query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """``query`` through the kept cursor: rows as the driver returns them."""
         try:
-            return list(self._hot_cursor().execute(self.dialect.sql(sql), params).fetchall())
+            return list(self._hot.execute(self.dialect.sql(sql), params).fetchall())
         except (sqlite3.Error, _psycopg_error()) as e:
             raise _storage_error(e) from e
-
-    def _hot_cursor(self) -> Any:
-        if self._hot is None:
-            binary = {} if self.dialect is SQLITE else {"binary": True}
-            self._hot = self._conn.cursor(**binary)
-        return self._hot
 
     def _run(self, action: Any) -> None:
         cur = self._conn.cursor()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import multiprocessing
+import typing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -202,3 +203,18 @@ def test_the_bulk_ingest_collector_setting_gives_the_same_ledger(
     for signed in story.records:
         plain.submit([signed])
     assert snapshot(frozen) == snapshot(plain)
+
+
+def test_the_trace_edge_reads_columns_of_the_edge_table_in_their_order() -> None:
+    """``trace.Edge`` restates part of ``state.EdgeRow`` (the trace selects its fields by
+    name, ``EDGE_SQL``): a field renamed or reordered in one must be in the other too."""
+    from ledger.trade.state import EdgeRow
+    from ledger.trade.trace import Edge
+
+    columns = list(EdgeRow.columns())
+    positions = [columns.index(name) for name in Edge._fields if name in columns]
+    assert len(positions) == len(Edge._fields), set(Edge._fields) - set(columns)
+    assert positions == sorted(positions)
+    hints = typing.get_type_hints(EdgeRow)
+    for name, kind in typing.get_type_hints(Edge).items():
+        assert hints[name] == kind, name
