@@ -3,9 +3,15 @@
 ``check_checkpoint_against_anchor`` is pure (values in, ``None`` or a
 ``ledger.errors.VerificationError`` out): it is what the auditor's ``--rpc`` check and the
 monitor run once they hold an anchored ``(size, root)`` and a consistency proof between it
-and the checkpoint they were shown. ``fetch_anchor`` / ``fetch_latest_anchor`` read the
-anchor from an ``AnchorRegistry`` contract; chain failures surface as
-``anchors.errors.ChainError``.
+and the checkpoint they were shown. ``fetch_anchor``, ``fetch_anchor_at`` and
+``fetch_latest_anchor`` read an anchor from an ``AnchorRegistry`` contract; chain failures
+surface as ``anchors.errors.ChainError``.
+
+The registry keeps each anchored root in storage, keyed by tree size, and the latest anchor's
+index; an anchor's index is otherwise a topic of its ``Anchored`` event (a table of sizes by
+index in storage would cost some anchor a second new slot). So a lookup by index reads the
+event with that index topic, and every lookup that reads an event checks the event's root
+against the root the contract holds for that size.
 """
 
 from __future__ import annotations
@@ -112,11 +118,44 @@ def call_view(fn: Any, what: str) -> Any:
         raise ChainConnectionError(f"cannot read {what} from the chain: {exc}") from exc
 
 
+def _anchored_events(registry: Any, what: str, **topics: int) -> list[Any]:
+    """The registry's ``Anchored`` events whose indexed arguments equal ``topics``."""
+    try:
+        return list(
+            registry.events.Anchored().get_logs(argument_filters=topics, from_block=0)
+        )
+    except Exception as exc:  # HTTP, JSON-RPC and decoding failures alike
+        raise ChainConnectionError(f"cannot read {what} from the chain: {exc}") from exc
+
+
+def _one_event(registry: Any, what: str, **topics: int) -> Any:
+    events = _anchored_events(registry, what, **topics)
+    if len(events) != 1:
+        raise ChainError(
+            f"registry {registry.address} has {len(events)} Anchored events for {what}, want 1"
+        )
+    return events[0]["args"]
+
+
+def _checked_anchor(registry: Any, event: Any) -> Anchor:
+    """The anchor an ``Anchored`` event describes, once its root is the one the contract
+    holds in storage for its size (a node serving a forged log is caught here)."""
+    size = int(event["treeSize"])
+    root = bytes(call_view(registry.functions.rootForSize(size), f"the root anchored for {size}"))
+    if bytes(event["root"]) != root:
+        raise ChainError(
+            f"registry {registry.address}: the Anchored event of index {event['index']} has"
+            f" root {bytes(event['root']).hex()}, its storage for size {size} {root.hex()}"
+        )
+    return Anchor(index=int(event["index"]), tree_size=size, root=root)
+
+
 def fetch_anchor(registry: Any, size: int) -> Anchor:
     """The anchor of ``size`` leaves in ``registry`` (a web3 AnchorRegistry contract).
 
+    The root is the contract's; the index is the topic of that size's ``Anchored`` event.
     Raises ``AnchorNotFoundError`` when that size was never anchored, ``ChainError`` when the
-    chain cannot be read.
+    chain cannot be read or its event disagrees with its storage.
     """
     _check_size(size, "tree size")
     root = bytes(call_view(registry.functions.rootForSize(size), f"the root anchored for {size}"))
@@ -124,8 +163,7 @@ def fetch_anchor(registry: Any, size: int) -> Anchor:
         raise AnchorNotFoundError(
             f"tree size {size} is not anchored in registry {registry.address}"
         )
-    index = int(call_view(registry.functions.indexForSize(size), f"the anchor index of {size}"))
-    return Anchor(index=index, tree_size=size, root=root)
+    return _checked_anchor(registry, _one_event(registry, f"tree size {size}", treeSize=size))
 
 
 def fetch_latest_anchor(registry: Any) -> Anchor | None:
@@ -140,10 +178,9 @@ def fetch_latest_anchor(registry: Any) -> Anchor | None:
 
 
 def fetch_anchor_at(registry: Any, index: int) -> Anchor:
-    """The registry's ``index``-th anchor (0-based)."""
+    """The registry's ``index``-th anchor (0-based), from its ``Anchored`` event."""
     _check_size(index, "anchor index")
     count = int(call_view(registry.functions.anchorCount(), "the anchor count"))
     if index >= count:
         raise IndexRangeError(f"anchor index {index} is beyond the {count} anchors on chain")
-    tree_size, root = call_view(registry.functions.anchorAt(index), f"anchor {index}")
-    return Anchor(index=index, tree_size=int(tree_size), root=bytes(root))
+    return _checked_anchor(registry, _one_event(registry, f"anchor index {index}", index=index))

@@ -8,14 +8,17 @@ import {RFC9162} from "./RFC9162.sol";
 /// @notice The anchorer posts `(treeSize, root)` checkpoints of one RFC 9162 log. Every anchor
 /// after the first carries the consistency proof from the latest anchored checkpoint and the
 /// contract verifies it, so the chain itself refuses a history that rewrites an anchored one.
+/// Anchors are queryable by tree size here (`rootForSize`, `latestAnchor`) and by index
+/// through the `Anchored` event, whose index and tree size are both topics.
 /// @dev Gas layout. `ANCHORER_ROLE` has exactly one holder, and the registry's state lives in
 /// ONE slot keyed by that holder's address: a non-zero slot is the role check, and the same
-/// cold read gives the anchor count, the latest tree size and the unflushed sizes by index.
-/// An anchor therefore reads two slots (that state and the latest root), writes one new slot
-/// (the root, keyed by tree size) and updates the state in place. Tree sizes by index are
-/// packed four to a slot: the first three of each group of four wait in the state slot and
-/// the fourth anchor of the group flushes them, which is the only anchor that writes a
-/// second new slot. DEFAULT_ADMIN_ROLE is plain OpenZeppelin AccessControl.
+/// cold read gives the anchor count and the latest tree size. An anchor reads two slots (that
+/// state and the latest root), writes exactly one new slot (its root, keyed by tree size: the
+/// key carries the size) and updates the state in place. No table of sizes by index is kept
+/// in storage: a root and a size are 40 bytes, more than one slot, so such a table makes some
+/// anchor write a second new slot (21,000 + 2 x 22,100 = 65,200 gas before any calldata).
+/// Sizes increase strictly with the index, so the event log orders the anchors.
+/// DEFAULT_ADMIN_ROLE is plain OpenZeppelin AccessControl.
 contract AnchorRegistry is AccessControl {
     /// @notice The role allowed to post anchors (one holder at a time).
     bytes32 public constant ANCHORER_ROLE = keccak256("ANCHORER_ROLE");
@@ -29,12 +32,6 @@ contract AnchorRegistry is AccessControl {
     /// @notice Nothing has been anchored yet.
     error AnchorRegistryNoAnchor();
 
-    /// @notice An anchor index at or beyond the anchor count.
-    error AnchorRegistryIndexOutOfRange(uint256 index, uint256 count);
-
-    /// @notice A tree size that was never anchored.
-    error AnchorRegistryUnknownTreeSize(uint64 treeSize);
-
     /// @notice A zero root or tree size (the registry uses zero for "never anchored").
     error AnchorRegistryZeroRoot();
 
@@ -42,34 +39,27 @@ contract AnchorRegistry is AccessControl {
     error AnchorRegistryZeroAddress();
 
     /// @notice A checkpoint was anchored.
-    /// @param index The anchor's position, from 0.
-    /// @param treeSize The log's size at the checkpoint.
+    /// @param index The anchor's position, from 0 (a topic: the query by index).
+    /// @param treeSize The log's size at the checkpoint (a topic: the query by size).
     /// @param root The log's root at that size.
-    event Anchored(uint256 indexed index, uint64 treeSize, bytes32 root);
+    event Anchored(uint256 indexed index, uint64 indexed treeSize, bytes32 root);
 
     /// @notice The anchorer role moved to a new account (zero: revoked, nobody may anchor).
     /// @param previous The account that lost the role (zero: none held it).
     /// @param current The account that holds it now (zero: none).
     event AnchorerRotated(address indexed previous, address indexed current);
 
-    uint256 private constant SIZE_MASK = 0xffffffffffffffff;
-
-    /// @dev One anchor in the state's count field (bits 192-255 hold count + 1).
-    uint256 private constant ONE_ANCHOR = 1 << 192;
+    /// @dev One anchor in the state's count field (bits 64-255 hold count + 1).
+    uint256 private constant ONE_ANCHOR = 1 << 64;
 
     /// @dev The registry's state, under the anchorer's address (under address(0) while the
-    /// role is revoked; zero for every other account). With `count` anchors and
-    /// g = count / 4: bits 0-63 the latest tree size (0 before the first anchor), which is
-    /// anchor 4g + 2's size when count % 4 == 3; bits 64-127 anchor 4g's size when
-    /// count % 4 >= 1; bits 128-191 anchor 4g + 1's size when count % 4 >= 2; bits 192-255
-    /// count + 1, so the anchorer's state is never zero.
+    /// role is revoked; zero for every other account): bits 0-63 the latest tree size (0
+    /// before the first anchor), bits 64-255 the anchor count + 1, so the anchorer's state is
+    /// never zero.
     mapping(address account => uint256 state) private _states;
 
     /// @dev The current holder of ANCHORER_ROLE (zero while revoked).
     address private _anchorer;
-
-    /// @dev Group g holds the tree sizes of anchors 4g..4g+3, anchor 4g + k in bits 64k.
-    mapping(uint256 group => uint256 sizes) private _sizeGroups;
 
     /// @dev The root anchored for each tree size (zero: never anchored).
     mapping(uint64 treeSize => bytes32 root) private _roots;
@@ -117,26 +107,10 @@ contract AnchorRegistry is AccessControl {
         }
         _roots[treeSize] = root;
         uint256 count;
-        uint256 size = treeSize;
-        // count + 1 < 2**64 (each anchor has a distinct non-zero uint64 size), so neither the
-        // decrement nor the increments below can wrap.
+        // count + 1 < 2**64 (each anchor has a distinct non-zero uint64 size): no wrap.
         unchecked {
-            count = (state >> 192) - 1;
-            uint256 position = count & 3;
-            if (position == 0) {
-                state = ((count + 2) << 192) | (size << 64) | size;
-            } else if (position == 1) {
-                state = ((state & ~SIZE_MASK) + ONE_ANCHOR) | (size << 128) | size;
-            } else if (position == 2) {
-                state = ((state & ~SIZE_MASK) + ONE_ANCHOR) | size;
-            } else {
-                _sizeGroups[count >> 2] =
-                    ((state >> 64) & SIZE_MASK) |
-                    (((state >> 128) & SIZE_MASK) << 64) |
-                    ((state & SIZE_MASK) << 128) |
-                    (size << 192);
-                state = ((count + 2) << 192) | size;
-            }
+            count = (state >> 64) - 1;
+            state = state - latest + ONE_ANCHOR + treeSize;
         }
         _states[msg.sender] = state;
         emit Anchored(count, treeSize, root);
@@ -152,18 +126,6 @@ contract AnchorRegistry is AccessControl {
     /// @return The anchorer's address.
     function anchorer() external view returns (address) {
         return _anchorer;
-    }
-
-    /// @notice The checkpoint anchored at position `index`.
-    /// @param index The anchor's position, from 0.
-    /// @return treeSize The log's size at that anchor.
-    /// @return root The log's root at that size.
-    function anchorAt(uint256 index) external view returns (uint64 treeSize, bytes32 root) {
-        uint256 state = _state();
-        uint256 count = _count(state);
-        if (index >= count) revert AnchorRegistryIndexOutOfRange(index, count);
-        treeSize = _sizeAt(state, count, index);
-        root = _roots[treeSize];
     }
 
     /// @notice The latest anchored checkpoint.
@@ -184,28 +146,6 @@ contract AnchorRegistry is AccessControl {
     /// @return The anchored root or zero.
     function rootForSize(uint64 treeSize) external view returns (bytes32) {
         return _roots[treeSize];
-    }
-
-    /// @notice The position of the anchor with `treeSize`; reverts when it was never anchored.
-    /// @dev Binary search over the sizes, which increase strictly with the index.
-    /// @param treeSize An anchored tree size.
-    /// @return The anchor's index.
-    function indexForSize(uint64 treeSize) external view returns (uint256) {
-        if (_roots[treeSize] == bytes32(0)) revert AnchorRegistryUnknownTreeSize(treeSize);
-        uint256 state = _state();
-        uint256 count = _count(state);
-        uint256 lo = 0;
-        uint256 hi = count;
-        // Invariant: the index lies in [lo, hi); lo < hi <= count, so mid is in range and
-        // neither bound can overflow or underflow.
-        unchecked {
-            while (lo + 1 < hi) {
-                uint256 mid = (lo + hi) >> 1;
-                if (_sizeAt(state, count, mid) <= treeSize) lo = mid;
-                else hi = mid;
-            }
-        }
-        return lo;
     }
 
     /// @notice Whether `account` holds `role`; ANCHORER_ROLE is held by `anchorer()` alone.
@@ -259,16 +199,7 @@ contract AnchorRegistry is AccessControl {
     /// @dev The anchor count held in `state` (never zero: see `_states`).
     function _count(uint256 state) private pure returns (uint256) {
         unchecked {
-            return (state >> 192) - 1;
+            return (state >> 64) - 1;
         }
-    }
-
-    /// @dev The tree size of anchor `index` (< count).
-    function _sizeAt(uint256 state, uint256 count, uint256 index) private view returns (uint64) {
-        uint256 group = index >> 2;
-        uint256 position = index & 3;
-        if (group < count >> 2) return uint64(_sizeGroups[group] >> (64 * position));
-        if (position == 2) return uint64(state);
-        return uint64(state >> (64 + 64 * position));
     }
 }

@@ -148,29 +148,24 @@ class Bench:
         for _ in range(1000):
             tree.append(a.rng.randbytes(64))
         # Every anchor writes its root to a new slot and updates the anchorer's state slot
-        # (set non-zero by the constructor); the fourth of each group of four also flushes
-        # the packed tree sizes by index to a new slot.
+        # (set non-zero by the constructor).
         a.send(
             "anchor, first (no proof)",
             registry.functions.anchor(tree.size, tree.root(), []),
             a.anchorer,
             NEW_SLOT + UPDATED_SLOT,
         )
-        last, count, gap = tree.size, 1, 100
+        last, gap = tree.size, 100
         for _ in range(8):
             for _ in range(gap):
                 tree.append(a.rng.randbytes(64))
             proof = tree.consistency_proof(last)
-            flush = count % 4 == 3
-            extra = NEW_SLOT + UPDATED_SLOT + (NEW_SLOT if flush else 0)
-            extra += consistency_hashes(last, tree.size) * NODE_HASH
+            extra = NEW_SLOT + UPDATED_SLOT + consistency_hashes(last, tree.size) * NODE_HASH
             label = f"anchor {last} -> {tree.size}, {len(proof)}-hash proof"
             a.send(
                 label, registry.functions.anchor(tree.size, tree.root(), proof), a.anchorer, extra
             )
-            if flush:
-                a.rows[-1].note = "4th anchor: flushes 4 packed sizes to a new slot"
-            last, count, gap = tree.size, count + 1, gap * 2
+            last, gap = tree.size, gap * 2
 
         deadline = c.next_timestamp() + 30 * 86400
         oid = [bytes([i]) * 32 for i in range(1, 10)]
