@@ -121,9 +121,7 @@ def call_view(fn: Any, what: str) -> Any:
 def _anchored_events(registry: Any, what: str, **topics: int) -> list[Any]:
     """The registry's ``Anchored`` events whose indexed arguments equal ``topics``."""
     try:
-        return list(
-            registry.events.Anchored().get_logs(argument_filters=topics, from_block=0)
-        )
+        return list(registry.events.Anchored().get_logs(argument_filters=topics, from_block=0))
     except Exception as exc:  # HTTP, JSON-RPC and decoding failures alike
         raise ChainConnectionError(f"cannot read {what} from the chain: {exc}") from exc
 
