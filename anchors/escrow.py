@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from anchors.chain import Chain, Sender
@@ -135,8 +136,13 @@ def _amount(value: int, what: str) -> int:
 
 
 def _address(who: Sender) -> str:
-    """The address of an account given by address or by local key."""
-    return str(who.address) if isinstance(who, LocalAccount) else str(who)
+    """The checksummed address of an account given by local key or by address (any case)."""
+    if isinstance(who, LocalAccount):
+        return str(who.address)
+    try:
+        return str(to_checksum_address(str(who)))
+    except (TypeError, ValueError) as exc:
+        raise MalformedInputError(f"not an EVM address: {who!r}") from exc
 
 
 def _plain(value: Any) -> Any:

@@ -275,7 +275,7 @@ class LedgerService:
             pending, self._pending_accounts = self._pending_accounts, []
         for i, account in enumerate(pending):
             try:
-                self.chain.enrol_account(_checksum(account))
+                self.chain.enrol_account(account)
             except Exception:
                 with self._pending_lock:
                     self._pending_accounts.extend(pending[i:])
@@ -879,7 +879,7 @@ class LedgerService:
         }
         if terms is not None and self.chain is not None:
             out["chain"] = self.chain.escrow_status(
-                _checksum(terms["buyer_address"]),
+                terms["buyer_address"],
                 bytes.fromhex(terms["order_id"].removeprefix("0x")),
             )
         return out
@@ -929,12 +929,6 @@ def _trading_spans(steps: Sequence[Step]) -> dict[str, tuple[str, str] | None]:
 def _key_name(origin: str) -> str:
     name = "".join(c for c in origin if c.isalnum() or c in "._-/")
     return name or "lotproof"
-
-
-def _checksum(address: str) -> str:
-    from eth_utils import to_checksum_address
-
-    return str(to_checksum_address(address))
 
 
 def parse_records(payload: Any, max_batch: int) -> list[SignedRecord]:

@@ -419,7 +419,7 @@ def _escrow_deposit(args: argparse.Namespace) -> int:
     tx = escrow.deposit(
         account,
         bytes.fromhex(terms["order_id"].removeprefix("0x")),
-        _checksum(terms["seller_address"]),
+        terms["seller_address"],
         amount,
         deadline,
     )
@@ -464,12 +464,6 @@ def _escrow_release_cmd(args: argparse.Namespace) -> int:
     m = _material(args)
     _escrow_release(args, m, _client(args, m), args.order)
     return EXIT_OK
-
-
-def _checksum(address: str) -> str:
-    from eth_utils import to_checksum_address
-
-    return str(to_checksum_address(address))
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -79,12 +79,6 @@ def short(hex_text: str, n: int = 12) -> str:
 # --- the server ---------------------------------------------------------------------------------
 
 
-def checksum(address: str) -> str:
-    from eth_utils import to_checksum_address
-
-    return str(to_checksum_address(address))
-
-
 def retry(action: Callable[[], T], what: str, attempts: int = 40, pause: float = 0.25) -> T:
     """Retry ``action`` boundedly (the server enrols EVM accounts and anchors in the background)."""
     last: Exception | None = None
@@ -259,9 +253,7 @@ def run(out: Path) -> int:
         esc, acct = escrow_for(dist)
         amount = o1.record.body["total_fen"] * units_per_fen
         tx = retry(
-            lambda: esc.deposit(
-                acct, order_id_bytes(o1), checksum(mah.evm_address), amount, deadline
-            ),
+            lambda: esc.deposit(acct, order_id_bytes(o1), mah.evm_address, amount, deadline),
             "the distributor's deposit",
         )
         say.say(
@@ -289,7 +281,7 @@ def run(out: Path) -> int:
             lambda: esc.deposit(
                 acct,
                 order_id_bytes(o2),
-                checksum(dist.evm_address),
+                dist.evm_address,
                 total2 * units_per_fen,
                 deadline,
             ),
@@ -374,7 +366,7 @@ def run(out: Path) -> int:
         )
         esc, acct = escrow_for(dist)
         path = [bytes.fromhex(h) for h in proof["path"]]
-        buyer_address = checksum(hosp.evm_address)
+        buyer_address = hosp.evm_address
 
         def present_proof() -> Any:
             return esc.release_with_proof(

@@ -36,9 +36,10 @@ def test_native_deposit_partial_release_and_events(deployed: Deployed) -> None:
     deadline = d.chain.timestamp() + 3600
     seller_before = d.chain.balance(d.seller)
 
-    funded = client.deposit(d.buyer, order(1), d.seller, 3 * ETHER, deadline)
+    # Addresses in any case: the client checksums them (web3 refuses lower-case ones).
+    funded = client.deposit(d.buyer, order(1), d.seller.lower(), 3 * ETHER, deadline)
     assert isinstance(funded, EscrowTx) and funded.gas_used > 0
-    status = client.status(d.buyer, order(1))
+    status = client.status(d.buyer.lower(), order(1))
     assert status.state is EscrowState.FUNDED and status.exists
     assert (status.seller, status.token, status.amount, status.deadline) == (
         d.seller,
@@ -213,6 +214,10 @@ def test_malformed_input_sends_nothing(deployed: Deployed) -> None:
         client.release(d.buyer, order(6), -1)
     with pytest.raises(MalformedInputError, match="proof hash"):
         client.release_with_proof(d.other, d.buyer, order(6), 1, bytes(32), 0, 1, [b"\x00" * 31])
+    with pytest.raises(MalformedInputError, match="not an EVM address: '0x1234'"):
+        client.deposit(d.buyer, order(6), "0x1234", 1, d.chain.timestamp() + 60)
+    with pytest.raises(MalformedInputError, match="not an EVM address"):
+        client.status("seller", order(6))
     assert d.chain.w3.eth.block_number == block
     status = client.status(d.buyer, order(6))
     assert status.state is EscrowState.NONE and not status.exists and status.seller is None
