@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from web3.types import RPCEndpoint
+
 from anchors.chain import Chain, connect, revert_data
 from anchors.check import fetch_latest_anchor
 from anchors.errors import ChainError
@@ -254,9 +256,10 @@ class ChainLink:
                 if self._embedded is not None:
                     # The in-process provider speaks Python values: go through web3's
                     # middleware, which converts hex in and camelCase fields out.
-                    answer = {"result": self.chain.w3.manager.request_blocking(method, params)}
+                    endpoint = RPCEndpoint(method)
+                    answer = {"result": self.chain.w3.manager.request_blocking(endpoint, params)}
                 else:
-                    answer = self.chain.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+                    answer = dict(self.chain.w3.provider.make_request(RPCEndpoint(method), params))
             except Exception as exc:  # the node refused: report it as a JSON-RPC error
                 data = getattr(exc, "data", None)
                 reverted_with = revert_data(exc)

@@ -783,7 +783,7 @@ class LedgerService:
                 )
             else:
                 quals = load_where(tx, QualRow, "holder = ?", (who,))
-            alerts = []
+            alerts: list[dict[str, Any]] = []
             for q in quals:
                 if not q.usable or q.to_date is None or q.to_date > horizon:
                     continue

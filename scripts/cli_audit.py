@@ -118,6 +118,8 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _chain_check(bundle: Bundle, rpc: str) -> list[tuple[str, bool, str]]:
+    from hexbytes import HexBytes
+
     from anchors.chain import connect
     from anchors.check import fetch_anchor
 
@@ -138,7 +140,7 @@ def _chain_check(bundle: Bundle, rpc: str) -> list[tuple[str, bool, str]]:
                 f" the bundle says {anchor.root_hash.hex()}",
             )
         ]
-    receipt = chain.w3.eth.get_transaction_receipt(anchor.tx_hash)
+    receipt = chain.w3.eth.get_transaction_receipt(HexBytes(anchor.tx_hash))
     if int(receipt["blockNumber"]) != anchor.block_number:
         return [
             (

@@ -122,7 +122,7 @@ def run(out: Path) -> int:
     # Participants. Keys are derived from the scenario seed (a demo, not a key ceremony); each
     # party's EVM account is one of the embedded chain's funded development accounts.
     scn = Scenario("demo", start=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6))
-    evm_keys: dict[str, str] = {}
+    evm_keys: dict[str, bytes] = {}
 
     def with_account(p: Party, dev_index: int) -> Party:
         account = Account.from_key(DEV_PRIVATE_KEYS[dev_index])

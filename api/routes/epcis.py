@@ -181,6 +181,7 @@ def export_document(  # noqa: PLR0917 - mirrors the query parameters
             if row is None:
                 what = batch if batch is not None else f"lot {lot} of product {product}"
                 raise NotFoundError(f"no batch {what}")
+            batch_id = row.batch_id
             entries = list(resolver.entries(_leaf_indices(tx, _batch_record_ids(tx, row))).values())
         else:
             if start is None or end is None:
@@ -201,7 +202,7 @@ def export_document(  # noqa: PLR0917 - mirrors the query parameters
             visible = [e for e in entries if principal.actor in service.parties_of(tx, e.signed)]
             if by_batch and not visible:
                 raise PermissionDeniedError(
-                    f"{principal.actor} is party to no record of batch {row.batch_id}"
+                    f"{principal.actor} is party to no record of batch {batch_id}"
                 )
             entries = visible
         # Deterministic for the same selection: the latest time among the records exported

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from api.deps import PrincipalDep, ServiceDep
 from api.errors import PayloadTooLargeError
@@ -16,6 +17,13 @@ from ledger.canonical import parse_json
 router = APIRouter(prefix="/v1/records", tags=["records"], responses=ERROR_RESPONSES)
 
 RECORD_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
+def _first_example(model: type[BaseModel]) -> Any:
+    """The first of the examples a schema model declares in its ``json_schema_extra``."""
+    extra = cast(dict[str, Any], model.model_config.get("json_schema_extra"))
+    return extra["examples"][0]
+
 
 _SUBMIT_BODY = {
     "requestBody": {
@@ -33,12 +41,8 @@ _SUBMIT_BODY = {
                     ]
                 },
                 "examples": {
-                    "one": {
-                        "value": SignedRecordIn.model_config["json_schema_extra"]["examples"][0]
-                    },  # type: ignore[index]
-                    "batch": {
-                        "value": RecordBatchIn.model_config["json_schema_extra"]["examples"][0]
-                    },  # type: ignore[index]
+                    "one": {"value": _first_example(SignedRecordIn)},
+                    "batch": {"value": _first_example(RecordBatchIn)},
                 },
             }
         },
