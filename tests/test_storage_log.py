@@ -406,3 +406,17 @@ def test_hot_reads_agree_with_query(db: Database) -> None:
         assert type(tile) is bytes and tile[:32] == tree.leaf_hash(0)
     with pytest.raises(StorageError), db.autocommit() as t:
         t.first_row("SELECT no_such_column FROM log_entries")
+
+
+def test_a_corrupt_stored_tile_is_refused(db: Database) -> None:
+    """A tile row of the wrong length is a StorageError naming it, whether the proof reads
+    the tile alone or with upper nodes in the same statement; never a wrong proof."""
+    log, tree = MerkleLog(db), MemoryTree()
+    fill(log, tree, 64, 64)
+    with db.write() as tx:
+        tx.execute("UPDATE log_tiles SET hashes = ? WHERE tile = ?", (b"\x00\x01\x02", 0))
+    fresh = MerkleLog(db)  # no cached nodes: every read goes to the stored tile
+    for size in (32, 64):  # the tile alone; the tile and the right half's root
+        with pytest.raises(StorageError, match="stored tile 0 has 3 bytes, want"):
+            fresh.inclusion_proof(3, size)
+    assert fresh.inclusion_proof(40, 64) == tree.inclusion_proof(40, 64)  # tile 1 is intact

@@ -58,8 +58,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -189,6 +188,13 @@ def _check_count(value: int, what: str) -> int:
     return value
 
 
+def _checked_tile(tile: int, value: bytes) -> bytes:
+    """A stored tile's bytes, refused unless it holds exactly one tile of hashes."""
+    if len(value) != TILE_BYTES:
+        raise StorageError(f"stored tile {tile} has {len(value)} bytes, want {TILE_BYTES}")
+    return bytes(value)
+
+
 class MerkleLog:
     """An append-only RFC 9162 log in a SQLite or PostgreSQL database.
 
@@ -299,8 +305,7 @@ class MerkleLog:
             "SELECT (SELECT COALESCE(MAX(leaf_index), -1) + 1 FROM log_entries),"
             " (SELECT COALESCE(MAX(tile), -1) + 1 FROM log_tiles)"
         )
-        with self.db.autocommit() as t:
-            row = t.query_one(sql)
+        row = self.db.reader().query_one(sql)
         if row is None or int(row[1]) >= int(row[0]) >> TILE_HEIGHT:
             return
         with self.db.write() as tx:
@@ -345,20 +350,15 @@ class MerkleLog:
 
     # --- reading ----------------------------------------------------------------------------
 
-    @contextmanager
-    def _reading(self, tx: Transaction | None) -> Iterator[Transaction]:
+    def _reader(self, tx: Transaction | None) -> Transaction:
         # The log is append-only, so reads need no snapshot spanning statements: whatever
-        # size a read resolves, every node of that tree is stored and never changes.
-        if tx is not None:
-            yield tx
-        else:
-            with self.db.autocommit() as own:
-                yield own
+        # size a read resolves, every node of that tree is stored and never changes. Without
+        # a caller's transaction, statements run on their own (``Database.reader``).
+        return self.db.reader() if tx is None else tx
 
     def size(self, tx: Transaction | None = None) -> int:
         """The number of leaves in the log."""
-        with self._reading(tx) as t:
-            return self._stored_size(t)
+        return self._stored_size(self._reader(tx))
 
     def _stored_size(self, tx: Transaction) -> int:
         row = tx.query_one("SELECT MAX(leaf_index) FROM log_entries")
@@ -409,13 +409,13 @@ class MerkleLog:
         This makes a ``MerkleLog`` a ``ledger.merkle.NodeReader``.
         """
         wanted = set(ids)
-        with self._reading(tx) as t:
-            found, _ = self._fetch(t, wanted)
-            missing = wanted - found.keys()
-            if missing:
-                raise NotFoundError(
-                    f"subtrees {sorted(missing)} are not in the log of size {self._stored_size(t)}"
-                )
+        t = self._reader(tx)
+        found, _ = self._fetch(t, wanted)
+        missing = wanted - found.keys()
+        if missing:
+            raise NotFoundError(
+                f"subtrees {sorted(missing)} are not in the log of size {self._stored_size(t)}"
+            )
         return found
 
     def _plan_nodes(self, tx: Transaction, plan: Plan, size: int) -> dict[NodeId, bytes]:
@@ -461,7 +461,7 @@ class MerkleLog:
 
     def root(self, size: int | None = None, tx: Transaction | None = None) -> bytes:
         """The root hash of the first ``size`` leaves (default: the whole log)."""
-        t = self.db.reader() if tx is None else tx
+        t = self._reader(tx)
         size = self._resolve_size(t, size)
         if size == 0:
             return EMPTY_ROOT
@@ -479,7 +479,7 @@ class MerkleLog:
         self, index: int, size: int | None = None, tx: Transaction | None = None
     ) -> list[bytes]:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` leaves."""
-        t = self.db.reader() if tx is None else tx
+        t = self._reader(tx)
         size = self._resolve_size(t, size)
         if type(index) is int and 0 <= index < size:
             path = self._quick_path(t, 0, index, size, False)
@@ -492,7 +492,7 @@ class MerkleLog:
         self, size1: int, size2: int | None = None, tx: Transaction | None = None
     ) -> list[bytes]:
         """RFC 9162 consistency proof from the tree of ``size1`` to that of ``size2``."""
-        t = self.db.reader() if tx is None else tx
+        t = self._reader(tx)
         size2 = self._resolve_size(t, size2)
         if type(size1) is int and 0 < size1 < size2:
             level = (size1 & -size1).bit_length() - 1
@@ -635,11 +635,7 @@ class MerkleLog:
         """
         if not nodes and leaf < 0:  # the usual case: the tile alone
             row = tx.first_row(_TILE_SQL, (tile,))
-            if row is None:
-                return None
-            if len(row[0]) != TILE_BYTES:
-                raise StorageError(f"stored tile {tile} has {len(row[0])} bytes, want {TILE_BYTES}")
-            return bytes(row[0]), {}
+            return None if row is None else (_checked_tile(tile, row[0]), {})
         strips: list[tuple[int, int, int]] = []
         if committed and nodes:
             taken: set[tuple[int, int]] = set()
@@ -665,11 +661,7 @@ class MerkleLog:
         seen = leaf < 0
         for kind, index, value in rows:
             if kind == -1:
-                if len(value) != TILE_BYTES:
-                    raise StorageError(
-                        f"stored tile {index} has {len(value)} bytes, want {TILE_BYTES}"
-                    )
-                hashes = bytes(value)
+                hashes = _checked_tile(index, value)
             elif kind == -2:
                 seen = True
             else:
@@ -694,16 +686,16 @@ class MerkleLog:
     def entry(self, index: int, tx: Transaction | None = None) -> StoredEntry:
         """The stored leaf at ``index``; ``NotFoundError`` if the log is shorter."""
         _check_count(index, "leaf index")
-        with self._reading(tx) as t:
-            row = t.query_one(
-                "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
-                " WHERE leaf_index = ?",
-                (index,),
+        t = self._reader(tx)
+        row = t.query_one(
+            "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
+            " WHERE leaf_index = ?",
+            (index,),
+        )
+        if row is None:
+            raise NotFoundError(
+                f"no leaf at index {index}: the log has {self._stored_size(t)} leaves"
             )
-            if row is None:
-                raise NotFoundError(
-                    f"no leaf at index {index}: the log has {self._stored_size(t)} leaves"
-                )
         return _stored_entry(row)
 
     def entries(
@@ -711,19 +703,19 @@ class MerkleLog:
     ) -> list[StoredEntry]:
         """Stored leaves with ``start <= index < stop`` (default: to the end), in order."""
         _check_count(start, "start index")
-        with self._reading(tx) as t:
-            if stop is None:
-                rows = t.query(
-                    "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
-                    " WHERE leaf_index >= ? ORDER BY leaf_index",
-                    (start,),
-                )
-            else:
-                rows = t.query(
-                    "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
-                    " WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
-                    (start, _check_count(stop, "stop index")),
-                )
+        t = self._reader(tx)
+        if stop is None:
+            rows = t.query(
+                "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
+                " WHERE leaf_index >= ? ORDER BY leaf_index",
+                (start,),
+            )
+        else:
+            rows = t.query(
+                "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
+                " WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+                (start, _check_count(stop, "stop index")),
+            )
         return [_stored_entry(row) for row in rows]
 
     def leaf(self, index: int, tx: Transaction | None = None) -> bytes:
@@ -733,22 +725,20 @@ class MerkleLog:
     def leaf_hash(self, index: int, tx: Transaction | None = None) -> bytes:
         """The leaf hash (level 0 node) at ``index``."""
         _check_count(index, "leaf index")
-        with self._reading(tx) as t:
-            row = t.query_one("SELECT leaf_hash FROM log_entries WHERE leaf_index = ?", (index,))
-            if row is None:
-                raise NotFoundError(
-                    f"no leaf at index {index}: the log has {self._stored_size(t)} leaves"
-                )
+        t = self._reader(tx)
+        row = t.query_one("SELECT leaf_hash FROM log_entries WHERE leaf_index = ?", (index,))
+        if row is None:
+            raise NotFoundError(
+                f"no leaf at index {index}: the log has {self._stored_size(t)} leaves"
+            )
         return bytes(row[0])
 
     def index_of_record(self, record_id: str, tx: Transaction | None = None) -> int:
         """The leaf index of the record with this id; ``NotFoundError`` if never appended."""
         if not isinstance(record_id, str):
             raise MalformedInputError(f"record id must be a string, got {type(record_id).__name__}")
-        with self._reading(tx) as t:
-            row = t.query_one(
-                "SELECT leaf_index FROM log_entries WHERE record_id = ?", (record_id,)
-            )
+        t = self._reader(tx)
+        row = t.query_one("SELECT leaf_index FROM log_entries WHERE record_id = ?", (record_id,))
         if row is None:
             raise NotFoundError(f"no record with id {record_id!r} in the log")
         return int(row[0])
@@ -792,31 +782,31 @@ class MerkleLog:
     def checkpoint(self, tree_size: int, tx: Transaction | None = None) -> StoredCheckpoint | None:
         """The checkpoint stored for exactly ``tree_size``, if any."""
         _check_count(tree_size, "tree size")
-        with self._reading(tx) as t:
-            row = t.query_one(
-                "SELECT tree_size, root, note, created_at FROM log_checkpoints WHERE tree_size = ?",
-                (tree_size,),
-            )
+        t = self._reader(tx)
+        row = t.query_one(
+            "SELECT tree_size, root, note, created_at FROM log_checkpoints WHERE tree_size = ?",
+            (tree_size,),
+        )
         return None if row is None else _stored_checkpoint(row)
 
     def latest_checkpoint(self, tx: Transaction | None = None) -> StoredCheckpoint | None:
         """The checkpoint with the largest tree size, if any."""
-        with self._reading(tx) as t:
-            row = t.query_one(
-                "SELECT tree_size, root, note, created_at FROM log_checkpoints"
-                " ORDER BY tree_size DESC LIMIT 1"
-            )
+        t = self._reader(tx)
+        row = t.query_one(
+            "SELECT tree_size, root, note, created_at FROM log_checkpoints"
+            " ORDER BY tree_size DESC LIMIT 1"
+        )
         return None if row is None else _stored_checkpoint(row)
 
     def checkpoints_after(self, size: int, tx: Transaction | None = None) -> list[StoredCheckpoint]:
         """Checkpoints with a tree size greater than ``size``, smallest first."""
         _check_count(size, "tree size")
-        with self._reading(tx) as t:
-            rows = t.query(
-                "SELECT tree_size, root, note, created_at FROM log_checkpoints"
-                " WHERE tree_size > ? ORDER BY tree_size",
-                (size,),
-            )
+        t = self._reader(tx)
+        rows = t.query(
+            "SELECT tree_size, root, note, created_at FROM log_checkpoints"
+            " WHERE tree_size > ? ORDER BY tree_size",
+            (size,),
+        )
         return [_stored_checkpoint(row) for row in rows]
 
 
