@@ -69,7 +69,6 @@ NODE_CACHE_SIZE = 1_000_000
 """Tree nodes kept in memory (about 150 MB at most); they are immutable once written."""
 ENTRY_CACHE_SIZE = 50_000
 """Log entries (leaf and record) kept in memory; immutable too."""
-_CHUNK = 400
 
 
 def _now() -> int:
@@ -474,50 +473,29 @@ class LedgerService:
             if hit is not None:
                 out[index] = hit
                 wanted.discard(index)
-        ordered = sorted(wanted)
-        if len(cache) + len(ordered) > ENTRY_CACHE_SIZE:
+        if len(cache) + len(wanted) > ENTRY_CACHE_SIZE:
             cache.clear()
-        for begin in range(0, len(ordered), _CHUNK):
-            chunk = ordered[begin : begin + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for index, leaf, leaf_hash, record in tx.query(
-                "SELECT leaf_index, leaf, leaf_hash, record FROM log_entries"
-                f" WHERE leaf_index IN ({marks})",
-                chunk,
-            ):
-                if record is None:
-                    continue
-                found = _stored(bytes(leaf), bytes(leaf_hash), bytes(record))
-                out[int(index)] = cache[int(index)] = found
+        for index, entry in self.log.entries_at(wanted, tx).items():
+            if entry.record is not None:
+                out[index] = cache[index] = _stored(entry.leaf, entry.leaf_hash, entry.record)
         return out
 
     def _record_leaves(self, tx: Transaction, record_ids: Iterable[str]) -> dict[str, int]:
-        ids = sorted(set(record_ids))
-        out: dict[str, int] = {}
-        for begin in range(0, len(ids), _CHUNK):
-            chunk = ids[begin : begin + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for record_id, leaf_index in tx.query(
-                f"SELECT record_id, leaf_index FROM trade_records WHERE record_id IN ({marks})",
-                chunk,
-            ):
-                out[str(record_id)] = int(leaf_index)
-        return out
+        rows = tx.query_in(
+            "SELECT record_id, leaf_index FROM trade_records WHERE record_id IN ({in})",
+            sorted(set(record_ids)),
+        )
+        return {str(record_id): int(leaf_index) for record_id, leaf_index in rows}
 
     def _signer_leaves(self, tx: Transaction, key_ids: set[str]) -> tuple[dict[str, int], set[int]]:
         """Each participant key's enrolling entry (the enrolment or rotation that added it)."""
         participant_keys = sorted(k for k in key_ids if k not in self.admin_by_key)
-        signers: dict[str, int] = {}
-        for begin in range(0, len(participant_keys), _CHUNK):
-            chunk = participant_keys[begin : begin + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for key_id, leaf_index in tx.query(
-                "SELECT k.key_id, r.leaf_index FROM trade_keys k"
-                " JOIN trade_records r ON r.record_id = k.added_by"
-                f" WHERE k.key_id IN ({marks})",
-                chunk,
-            ):
-                signers[str(key_id)] = int(leaf_index)
+        rows = tx.query_in(
+            "SELECT k.key_id, r.leaf_index FROM trade_keys k"
+            " JOIN trade_records r ON r.record_id = k.added_by WHERE k.key_id IN ({in})",
+            participant_keys,
+        )
+        signers = {str(key_id): int(leaf_index) for key_id, leaf_index in rows}
         return signers, set(signers.values())
 
     def _licence_leaves(
@@ -526,36 +504,24 @@ class LedgerService:
         """Approved licences of each party: those valid on some day of its span (first and
         last ISO day it traded on), or all of them when the span is None."""
         out: set[int] = set()
-        usccs = sorted(spans)
-        for begin in range(0, len(usccs), _CHUNK):
-            chunk = usccs[begin : begin + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for holder, valid_from, valid_to, leaf_index in tx.query(
-                "SELECT q.holder, q.valid_from, q.valid_to, r.leaf_index"
-                " FROM trade_qualifications q JOIN trade_records r ON r.record_id = q.record_id"
-                f" WHERE q.verdict = 'approved' AND q.holder IN ({marks})",
-                chunk,
-            ):
-                span = spans[holder]
-                if span is None or (
-                    valid_from <= span[1] and (valid_to is None or valid_to > span[0])
-                ):
-                    out.add(int(leaf_index))
+        for holder, valid_from, valid_to, leaf_index in tx.query_in(
+            "SELECT q.holder, q.valid_from, q.valid_to, r.leaf_index"
+            " FROM trade_qualifications q JOIN trade_records r ON r.record_id = q.record_id"
+            " WHERE q.verdict = 'approved' AND q.holder IN ({in})",
+            sorted(spans),
+        ):
+            span = spans[holder]
+            if span is None or (valid_from <= span[1] and (valid_to is None or valid_to > span[0])):
+                out.add(int(leaf_index))
         return out
 
     def _enrolment_leaves(self, tx: Transaction, parties: set[str]) -> set[int]:
-        out: set[int] = set()
-        usccs = sorted(parties)
-        for begin in range(0, len(usccs), _CHUNK):
-            chunk = usccs[begin : begin + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for (leaf_index,) in tx.query(
-                "SELECT r.leaf_index FROM trade_participants p"
-                f" JOIN trade_records r ON r.record_id = p.record_id WHERE p.uscc IN ({marks})",
-                chunk,
-            ):
-                out.add(int(leaf_index))
-        return out
+        rows = tx.query_in(
+            "SELECT r.leaf_index FROM trade_participants p"
+            " JOIN trade_records r ON r.record_id = p.record_id WHERE p.uscc IN ({in})",
+            sorted(parties),
+        )
+        return {int(leaf_index) for (leaf_index,) in rows}
 
     def _anchor_ref(self, tx: Transaction, cp: StoredCheckpoint) -> AnchorRef | None:
         if self.chain is None:

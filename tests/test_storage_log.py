@@ -27,6 +27,7 @@ from ledger.merkle import (
 )
 from ledger.storage import Database
 from ledger.storage._plans import fast_consistency_plan, fast_inclusion_plan
+from ledger.storage.db import IN_LIST_CHUNK
 from ledger.storage.log import LogEntry, MerkleLog, StoredEntry
 
 
@@ -420,3 +421,34 @@ def test_a_corrupt_stored_tile_is_refused(db: Database) -> None:
         with pytest.raises(StorageError, match="stored tile 0 has 3 bytes, want"):
             fresh.inclusion_proof(3, size)
     assert fresh.inclusion_proof(40, 64) == tree.inclusion_proof(40, 64)  # tile 1 is intact
+
+
+def test_entries_at_reads_any_set_of_indices_in_bounded_statements(db: Database) -> None:
+    """``entries_at`` answers more indices than one IN list holds (IN_LIST_CHUNK), in any
+    order and with repeats; indices past the log are simply absent."""
+    log, tree = MerkleLog(db), MemoryTree()
+    count = IN_LIST_CHUNK + 37
+    fill(log, tree, count, 200)
+    wanted = [count + 5, *range(count - 1, -1, -1), 3, 3]
+    found = log.entries_at(wanted)
+    assert sorted(found) == list(range(count))
+    for index in (0, IN_LIST_CHUNK - 1, IN_LIST_CHUNK, count - 1):
+        assert found[index] == log.entry(index)
+    assert log.entries_at([]) == {}
+    with pytest.raises(MalformedInputError):
+        log.entries_at([1, -1])
+
+
+def test_query_in_binds_leading_params_in_every_chunk(db: Database) -> None:
+    log, tree = MerkleLog(db), MemoryTree()
+    fill(log, tree, IN_LIST_CHUNK + 10, 500)
+    with db.read() as tx:
+        rows = tx.query_in(
+            "SELECT leaf_index FROM log_entries WHERE leaf_index >= ? AND leaf_index IN ({in})",
+            list(range(IN_LIST_CHUNK + 10)),
+            (5,),
+        )
+        assert sorted(r[0] for r in rows) == list(range(5, IN_LIST_CHUNK + 10))
+        assert (
+            tx.query_in("SELECT leaf_index FROM log_entries WHERE leaf_index IN ({in})", []) == []
+        )

@@ -11,7 +11,7 @@ caller, gives the same bytes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
@@ -35,7 +35,7 @@ from ledger.trade.state import (
     ProductRow,
     RecallRow,
     RecordRow,
-    Row,
+    load_in,
     load_row,
     load_where,
 )
@@ -45,10 +45,6 @@ MAX_RANGE = 10_000
 """Most leaves one range export reads; page through a larger log with from/to."""
 
 router = APIRouter(prefix="/v1", tags=["epcis"], responses=ERROR_RESPONSES)
-
-_CHUNK = 400
-
-R = TypeVar("R", bound=Row)
 
 
 class LedgerResolver:
@@ -74,21 +70,11 @@ class LedgerResolver:
 
     def entries(self, indices: list[int]) -> dict[int, LedgerEntry]:
         out: dict[int, LedgerEntry] = {}
-        for begin in range(0, len(indices), _CHUNK):
-            chunk = sorted(indices[begin : begin + _CHUNK])
-            marks = ", ".join("?" * len(chunk))
-            for index, leaf_hash, record in self.tx.query(
-                "SELECT leaf_index, leaf_hash, record FROM log_entries"
-                f" WHERE leaf_index IN ({marks})",
-                chunk,
-            ):
-                if record is None:
-                    continue
-                entry = LedgerEntry(
-                    int(index), SignedRecord.from_json(bytes(record)), bytes(leaf_hash)
-                )
-                out[entry.leaf_index] = entry
-                self._records[entry.record_id] = entry
+        for index, stored in self.service.log.entries_at(indices, self.tx).items():
+            if stored.record is None:
+                continue
+            entry = LedgerEntry(index, SignedRecord.from_json(stored.record), stored.leaf_hash)
+            out[index] = self._records[entry.record_id] = entry
         return out
 
     def product(self, code: str) -> Product | None:
@@ -109,17 +95,6 @@ class LedgerResolver:
         return self._batches[key]
 
 
-def _load_in(tx: Transaction, cls: type[R], column: str, values: set[str]) -> list[R]:
-    """The rows of ``cls`` whose ``column`` is one of ``values``, read ``_CHUNK`` at a time."""
-    listed = sorted(values)
-    out: list[R] = []
-    for begin in range(0, len(listed), _CHUNK):
-        chunk = listed[begin : begin + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        out += load_where(tx, cls, f"{column} IN ({marks})", chunk)
-    return out
-
-
 def _batch_record_ids(tx: Transaction, row: BatchRow) -> set[str]:
     """Every record about one batch: its registration, the shipments and returns that moved
     it, their acceptances and orders, the orders' invoices, recalls naming the lot, and the
@@ -132,18 +107,20 @@ def _batch_record_ids(tx: Transaction, row: BatchRow) -> set[str]:
         if edge.acceptance_id:
             ids.add(edge.acceptance_id)
     ids |= orders
-    ids |= {inv.invoice_id for inv in _load_in(tx, InvoiceRow, "order_id", orders)}
+    ids |= {inv.invoice_id for inv in load_in(tx, InvoiceRow, "order_id", sorted(orders))}
     for recall in load_where(tx, RecallRow, "product = ?", (row.product,)):
         if row.lot in recall.lots.split(","):
             ids.add(recall.recall_id)
     ids |= {
-        rec.superseded_by for rec in _load_in(tx, RecordRow, "record_id", ids) if rec.superseded_by
+        rec.superseded_by
+        for rec in load_in(tx, RecordRow, "record_id", sorted(ids))
+        if rec.superseded_by
     }
     return ids
 
 
 def _leaf_indices(tx: Transaction, record_ids: set[str]) -> list[int]:
-    return sorted(r.leaf_index for r in _load_in(tx, RecordRow, "record_id", record_ids))
+    return sorted(r.leaf_index for r in load_in(tx, RecordRow, "record_id", sorted(record_ids)))
 
 
 def export_document(  # noqa: PLR0917 - mirrors the query parameters

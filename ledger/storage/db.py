@@ -29,6 +29,9 @@ from ledger.errors import MalformedInputError, StorageError
 Row = tuple[Any, ...]
 WRITE_LOCK_KEY = 0x6C6F7470726F6F66  # "lotproof" as an advisory lock key (PostgreSQL)
 SQLITE_MMAP_BYTES = 1 << 30
+# Values per ``IN (...)`` list in ``Transaction.query_in``: far below SQLite's and
+# PostgreSQL's limits on placeholders, and statements stay small to parse and plan.
+IN_LIST_CHUNK = 400
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,16 @@ class Transaction:
 
         self._run(run)
         return result
+
+    def query_in(self, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[Row]:
+        """The rows of ``sql`` for every value of ``values``: its ``{in}`` becomes a list of
+        placeholders, run ``IN_LIST_CHUNK`` values at a time (bounded statements); ``params``
+        bind the placeholders before it, the same for every chunk."""
+        rows: list[Row] = []
+        for begin in range(0, len(values), IN_LIST_CHUNK):
+            chunk = list(values[begin : begin + IN_LIST_CHUNK])
+            rows += self.query(sql.replace("{in}", ", ".join("?" * len(chunk))), [*params, *chunk])
+        return rows
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self.query(sql, params)

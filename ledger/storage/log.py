@@ -698,6 +698,20 @@ class MerkleLog:
             )
         return _stored_entry(row)
 
+    def entries_at(
+        self, indices: Iterable[int], tx: Transaction | None = None
+    ) -> dict[int, StoredEntry]:
+        """The stored leaves at ``indices``, by index; indices past the log are absent."""
+        wanted = sorted(set(indices))
+        for index in wanted:
+            _check_count(index, "leaf index")
+        rows = self._reader(tx).query_in(
+            "SELECT leaf_index, leaf, leaf_hash, record_id, record FROM log_entries"
+            " WHERE leaf_index IN ({in})",
+            wanted,
+        )
+        return {entry.index: entry for entry in map(_stored_entry, rows)}
+
     def entries(
         self, start: int = 0, stop: int | None = None, tx: Transaction | None = None
     ) -> list[StoredEntry]:

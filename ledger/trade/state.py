@@ -38,7 +38,7 @@ from typing import Any, ClassVar, TypeVar
 
 import orjson
 
-from ledger.storage.db import POSTGRES, Database, Transaction
+from ledger.storage.db import IN_LIST_CHUNK, POSTGRES, Database, Transaction
 
 SCHEMA_COMPONENT = "trade"
 SCHEMA_VERSION = 1
@@ -552,6 +552,14 @@ def load_where(tx: Transaction, cls: type[R], where: str, params: Sequence[Any])
     return [_from_db(cls, row) for row in tx.query(f"{_select(cls)} WHERE {where}", params)]
 
 
+def load_in(tx: Transaction, cls: type[R], column: str, values: Sequence[Any]) -> list[R]:
+    """The rows of ``cls`` whose ``column`` is one of ``values`` (bounded ``IN`` lists)."""
+    return [
+        _from_db(cls, row)
+        for row in tx.query_in(f"{_select(cls)} WHERE {column} IN ({{in}})", values)
+    ]
+
+
 def load_all(tx: Transaction, cls: type[R]) -> list[R]:
     order = ", ".join(cls.KEY)
     return [_from_db(cls, row) for row in tx.query(f"{_select(cls)} ORDER BY {order}")]
@@ -658,9 +666,6 @@ def _upsert_sql(cls: type[Row], *, pg: bool) -> str:
     return sql
 
 
-IN_CHUNK = 500
-
-
 # -- the cache and the overlay -----------------------------------------------------------------
 _MISSING = object()
 
@@ -753,13 +758,10 @@ class WorkingState:
             for k in wanted:
                 cached.setdefault(k, None)
             return
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for row in load_where(self.tx, cls, f"{cls.KEY[0]} IN ({marks})", chunk):
-                cached[row.key] = row
-            for k in chunk:
-                cached.setdefault(k, None)
+        for row in load_in(self.tx, cls, cls.KEY[0], wanted):
+            cached[row.key] = row
+        for k in wanted:
+            cached.setdefault(k, None)
 
     def prefetch_lots(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Resolve many (product, lot) pairs to batch ids with a few queries (PostgreSQL: one,
@@ -779,8 +781,8 @@ class WorkingState:
             for p in wanted:
                 known.setdefault(p, None)
             return
-        for start in range(0, len(wanted), IN_CHUNK // 2):
-            chunk = wanted[start : start + IN_CHUNK // 2]
+        for start in range(0, len(wanted), IN_LIST_CHUNK // 2):  # two values per pair
+            chunk = wanted[start : start + IN_LIST_CHUNK // 2]
             where = " OR ".join("(product = ? AND lot = ?)" for _ in chunk)
             for row in load_where(self.tx, BatchRow, where, [v for p in chunk for v in p]):
                 self._remember(row)
@@ -791,14 +793,11 @@ class WorkingState:
     def prefetch_escrow(self, keys: Iterable[str]) -> None:
         known = self.cache.lists["escrow"]
         wanted = [k for k in dict.fromkeys(keys) if k not in known]
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for row in load_where(self.tx, OrderRow, f"escrow_key IN ({marks})", chunk):
-                self._remember(row)
-                known[row.escrow_key] = row.order_id
-            for k in chunk:
-                known.setdefault(k, None)
+        for row in load_in(self.tx, OrderRow, "escrow_key", wanted):
+            self._remember(row)
+            known[row.escrow_key] = row.order_id
+        for k in wanted:
+            known.setdefault(k, None)
 
     def _list(self, name: str, key: Any, load: Any) -> Any:
         changed = self.list_changes[name].get(key, _MISSING)
