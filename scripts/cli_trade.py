@@ -52,6 +52,9 @@ _CELSIUS_RE = re.compile(r"^(-?)([0-9]{1,3})(?:\.([0-9]))?$")
 _PLACEHOLDER = make_uscc("91000000000000000")
 """A well-formed USCC standing in for a party taken later from the key file or the ledger,
 so a body is checked in full before the passphrase is asked for or anything is read."""
+_SELLER_PLACEHOLDER = make_uscc("91000000000000001")
+"""The same for an invoice's seller, another party than the buyer's placeholder (an invoice
+to its own seller is malformed)."""
 
 
 # --- small parsers: one-line errors, never floats ------------------------------------------------
@@ -308,7 +311,7 @@ def _invoice_issue(args: argparse.Namespace) -> int:
     lines = [_invoice_line(t) for t in args.line]
     body: dict[str, Any] = {
         "number": args.number,
-        "seller": _PLACEHOLDER,
+        "seller": _SELLER_PLACEHOLDER,
         "buyer": args.buyer or _PLACEHOLDER,
         "lines": lines,
         "total_fen": sum(ln["amount_fen"] for ln in lines),

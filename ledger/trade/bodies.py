@@ -758,11 +758,15 @@ class Invoice:
         order = _opt(d, "order")
         upstream = _list(_opt(d, "upstream") or [], "$.upstream", _record_id, max_len=50)
         _unique(upstream, "$.upstream")
+        buyer = _uscc(d["buyer"], "$.buyer")
+        seller = _uscc(d["seller"], "$.seller")
+        if buyer == seller:
+            raise MalformedInputError(f"$.buyer and $.seller are both {buyer}")
         return _new(
             cls,
             number=_text(d["number"], "$.number", 64),
-            seller=_uscc(d["seller"], "$.seller"),
-            buyer=_uscc(d["buyer"], "$.buyer"),
+            seller=seller,
+            buyer=buyer,
             lines=lines,
             total_fen=total,
             order=None if order is None else _record_id(order, "$.order"),

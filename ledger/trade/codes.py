@@ -236,8 +236,8 @@ def gtin_check_digit(first13: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def verify_gtin14(gtin: str) -> None:
-    if not GTIN14_RE.fullmatch(gtin):
+def verify_gtin14(gtin: object) -> None:
+    if not isinstance(gtin, str) or not GTIN14_RE.fullmatch(gtin):
         raise MalformedInputError(f"GTIN-14 must be 14 digits, got {gtin!r}")
     want = gtin_check_digit(gtin[:13])
     if gtin[13] != want:

@@ -89,7 +89,7 @@ RULES: dict[str, str] = {
     "ORDER-PARTY": "shipper and consignee are the order's seller and buyer",
     "ORDER-LINE": "a shipment line matches its order line's product and lot",
     "ORDER-EXCEEDED": "no shipment beyond what the order still lacks",
-    "ORDER-CLOSED": "a cancelled order takes no shipments",
+    "ORDER-CLOSED": "a cancelled order takes no shipments, invoices or disputes",
     "ESCROW-ADDRESS": "escrow buyer and seller addresses are the parties' enrolled accounts",
     "ESCROW-DUPLICATE": "an escrow (chain, contract, order id) pays for one order",
     "STOCK-INSUFFICIENT": "nobody ships more of a lot than they hold",
@@ -121,7 +121,9 @@ RULES: dict[str, str] = {
     "CORR-TWICE": "a record is superseded once",
     "CORR-NOT-AUTHOR": "only the author of a record (a reviewer for licences) corrects it",
     "CORR-UNSUPPORTED": "corrections apply to qualifications, invoices, orders, shipments",
-    "CORR-TOO-LATE": "an order with shipments, or an accepted shipment, is not cancelled",
+    "CORR-TOO-LATE": (
+        "an order with shipments or a dispute, or an accepted shipment, is not cancelled"
+    ),
 }
 
 ADMIN = "admin"
@@ -796,7 +798,7 @@ def _known_order(ws: WorkingState, order_id: str) -> OrderRow:
 
 def _invoice(ws: WorkingState, ctx: Context, r: _Rec, body: b.Invoice) -> LeafHeader:
     _same(r, body.seller, "seller")
-    _party(ws, body.buyer, "buyer")
+    _need_role(_party(ws, body.buyer, "buyer"), codes.BUYER_ROLES, "buyer")
     if body.order is not None:
         order = _known_order(ws, body.order)
         if (order.seller, order.buyer) != (body.seller, body.buyer):
@@ -805,8 +807,16 @@ def _invoice(ws: WorkingState, ctx: Context, r: _Rec, body: b.Invoice) -> LeafHe
                 f"order {body.order} is from {order.buyer} to {order.seller}; the invoice is"
                 f" from {body.seller} to {body.buyer}",
             )
-    for line in body.lines:
+        if order.status == "cancelled":
+            raise RuleViolation("ORDER-CLOSED", f"order {order.order_id} was cancelled")
+        _not_before(r, order.ordered_at, "order")
+    for i, line in enumerate(body.lines):
         _product(ws, line.product)
+        if ws.batch_id_for(line.product, line.lot) is None:
+            raise RuleViolation(
+                "BATCH-UNKNOWN",
+                f"line {i}: lot {line.lot} of product {line.product} is not registered",
+            )
     for up in body.upstream:
         row = ws.get(InvoiceRow, up)
         if row is None or row.voided_by is not None or row.buyer != body.seller:
@@ -1071,7 +1081,8 @@ def _acceptance(ws: WorkingState, ctx: Context, r: _Rec, body: b.Acceptance) -> 
                 f" for {product.generic_name} lot {line['lot']};"
                 f" {a.accepted} units may not be accepted",
             )
-        check_party(ws, buyer, "buyer", product, r.day)
+        if a.accepted > 0:  # rejecting goods needs no licence: it is how they go back
+            check_party(ws, buyer, "buyer", product, r.day)
         codes_in_line = line["unit_codes"]
         if codes_in_line:
             rejected_codes = set(a.rejected_unit_codes)
@@ -1238,6 +1249,9 @@ def _dispute(ws: WorkingState, ctx: Context, r: _Rec, body: b.Dispute) -> LeafHe
         raise RuleViolation(
             "DISPUTE-OPEN", f"order {order.order_id} already has dispute {order.dispute_id}"
         )
+    if order.status == "cancelled":
+        raise RuleViolation("ORDER-CLOSED", f"order {order.order_id} was cancelled")
+    _not_before(r, order.ordered_at, "order")
     ws.put(DisputeRow(r.id, order.order_id, r.uscc, r.time, body.reason))
     ws.put(replace(order, dispute_id=r.id, payment_status="disputed"))
     return PLAIN_HEADERS[LeafKind.DISPUTE]
@@ -1251,6 +1265,7 @@ def _resolution(ws: WorkingState, ctx: Context, r: _Rec, body: b.DisputeResoluti
         raise RuleViolation(
             "RESOLUTION-TWICE", f"dispute {d.dispute_id} was resolved by {d.resolution_id}"
         )
+    _not_before(r, d.opened_at, "dispute")
     order = _known_order(ws, d.order_id)
     split = body.to_seller_fen + body.to_buyer_fen
     if split != order.total_fen:
@@ -1288,6 +1303,7 @@ def _correction(ws: WorkingState, ctx: Context, r: _Rec, body: b.Correction) -> 
         raise RuleViolation(
             "CORR-NOT-AUTHOR", f"record {target_id} was signed by {target.actor}, not by {r.uscc}"
         )
+    _not_before(r, target.time, target.type)
     if target.type == "qualification":
         q = ws.get(QualRow, target_id)
         assert q is not None
@@ -1302,6 +1318,11 @@ def _correction(ws: WorkingState, ctx: Context, r: _Rec, body: b.Correction) -> 
         if any(ln["shipped"] for ln in order.line_list):
             raise RuleViolation(
                 "CORR-TOO-LATE", f"order {target_id} has shipments; cancel them first"
+            )
+        if order.dispute_id is not None:
+            raise RuleViolation(
+                "CORR-TOO-LATE",
+                f"order {target_id} has dispute {order.dispute_id}; the arbiter settles it",
             )
         ws.put(
             replace(

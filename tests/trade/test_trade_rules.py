@@ -448,6 +448,7 @@ def test_dispute_freezes_and_the_arbiter_splits_the_total(world: World) -> None:
 
 def test_invoices_rest_on_upstream_invoices_to_the_seller(world: World) -> None:
     scn = world.scn
+    stocked(world)
     o1 = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 10, 100)])
     o2 = scn.order(world.dist2, world.dist1, [(AMOXICILLIN, 10, 120)])
     world.ok(o1, o2)
@@ -458,6 +459,85 @@ def test_invoices_rest_on_upstream_invoices_to_the_seller(world: World) -> None:
     world.ok(scn.invoice(o2, lot=LOT, upstream=[i1]))
     body = dict(scn.invoice(o1, lot=LOT).record.body, buyer=world.dist2.uscc)
     world.refused("INVOICE-ORDER", scn.sign(world.mah, "invoice", body))
+
+
+def test_invoices_name_a_buyer_registered_lots_and_a_live_order(world: World) -> None:
+    """An invoice goes to another party that can buy, for registered lots, on an order that
+    was not cancelled (票账货款一致)."""
+    scn = world.scn
+    stocked(world)
+    o = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 10, 100)])
+    cancelled = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 5, 100)])
+    world.ok(o, cancelled, scn.correction(world.dist1, cancelled))
+    world.refused("BATCH-UNKNOWN", scn.invoice(o, lot="NOPE"))
+    world.refused("ORDER-CLOSED", scn.invoice(cancelled, lot=LOT))
+    unbound = {k: v for k, v in scn.invoice(o, lot=LOT).record.body.items() if k != "order"}
+    to_carrier = dict(unbound, buyer=world.carrier.uscc)
+    world.refused("PARTY-ROLE", scn.sign(world.mah, "invoice", to_carrier))
+    with pytest.raises(MalformedRecord, match=r"\$.buyer and \$.seller are both"):
+        world.led.submit([scn.sign(world.mah, "invoice", dict(unbound, buyer=world.mah.uscc))])
+    world.ok(scn.invoice(o, lot=LOT))
+
+
+def test_records_may_not_predate_what_they_build_on(world: World) -> None:
+    """TIME-ORDER for disputes (after the order), resolutions (after the dispute), invoices
+    (after their order) and corrections (after their target), as for shipments."""
+    scn = world.scn
+    stocked(world)
+    scn.advance(timedelta(days=1))
+    o = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 10, 100)])
+    world.ok(o)
+    scn.advance(-timedelta(hours=2))
+    early = scn.sign(world.dist1, "dispute", {"order": o.record.id, "reason": "late"})
+    world.refused("TIME-ORDER", early)
+    world.refused("TIME-ORDER", scn.invoice(o, lot=LOT))
+    world.refused("TIME-ORDER", scn.correction(world.dist1, o))
+    scn.advance(timedelta(hours=3))
+    d = scn.sign(world.dist1, "dispute", {"order": o.record.id, "reason": "late"})
+    world.ok(d)
+    scn.advance(-timedelta(hours=2))
+    split = {"dispute": d.record.id, "to_seller_fen": 0, "to_buyer_fen": 1000, "note": "x"}
+    world.refused("TIME-ORDER", scn.sign(world.arbiter, "dispute_resolution", split))
+    scn.advance(timedelta(hours=3))
+    world.ok(scn.sign(world.arbiter, "dispute_resolution", split))
+
+
+def test_a_disputed_order_is_not_cancelled_and_a_cancelled_one_not_disputed(
+    world: World,
+) -> None:
+    scn = world.scn
+    o = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 10, 100)], escrow=True)
+    gone = scn.order(world.dist1, world.mah, [(AMOXICILLIN, 3, 100)])
+    world.ok(o, gone, scn.correction(world.dist1, gone))
+    world.refused(
+        "ORDER-CLOSED", scn.sign(world.dist1, "dispute", {"order": gone.record.id, "reason": "x"})
+    )
+    world.ok(scn.sign(world.mah, "dispute", {"order": o.record.id, "reason": "not paid"}))
+    world.refused("CORR-TOO-LATE", scn.correction(world.dist1, o))
+
+
+def test_a_consignee_whose_licence_lapsed_in_transit_may_still_reject(world: World) -> None:
+    """Accepting needs a licence valid on the day; rejecting the whole delivery does not (it is
+    how the goods go back)."""
+    scn = world.scn
+    p = scn.party("新经销商", ["distributor"])
+    world.ok(
+        scn.enrol(p),
+        scn.licence(p, codes.BUSINESS_LICENCE),
+        scn.licence(
+            p,
+            codes.DISTRIBUTION_LICENCE,
+            [codes.CHEMICAL],
+            valid_to=scn.today() + timedelta(days=1),
+        ),
+    )
+    stocked(world)
+    o = scn.order(p, world.mah, [(AMOXICILLIN, 10, 100)])
+    s = scn.ship(o, [(0, LOT, 10)])
+    world.ok(o, s)
+    scn.advance(timedelta(days=1, hours=1))
+    world.refused("QUAL-EXPIRED", scn.accept(s))
+    world.ok(scn.accept(s, {0: (10, ["document_mismatch"])}))
 
 
 # -- corrections --
@@ -515,6 +595,15 @@ def test_malformed_body_names_the_field_and_writes_nothing(world: World) -> None
     assert info.value.index == 1 and "$.total_fen is 999" in str(info.value)
     assert isinstance(info.value, MalformedInputError)
     assert snapshot(world.led) == before
+
+
+def test_a_non_string_gtin_is_malformed_not_a_crash(world: World) -> None:
+    good = world.scn.product(world.mah, "8600555", "布洛芬片")
+    for gtin in (16901234567892, ["06901234567892"], True):
+        bad = world.scn.sign(world.mah, "product", dict(good.record.body, gtin=gtin))
+        with pytest.raises(MalformedRecord, match="GTIN-14 must be 14 digits"):
+            world.led.submit([bad])
+    world.ok(good)
 
 
 def test_every_rule_is_exercised_by_this_file() -> None:
