@@ -13,7 +13,7 @@ returns to H) recorded at or before the shipment's time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
@@ -373,26 +373,41 @@ def _day(time: str) -> date:
     return parse_time(time).astimezone(CHINA_STANDARD_TIME).date()
 
 
-def _reverse_from(
-    tx: Transaction, batch: BatchRow, holder: str, edges: list[Edge], unit: str | None
-) -> ReverseTrace:
+_LATEST = "\uffff"  # after every ISO time: no bound
+
+
+def _inbound_sales(edges: Iterable[Edge]) -> dict[str, list[Edge]]:
+    """Accepted sales of the batch, by the holder that received them."""
     inbound: dict[str, list[Edge]] = defaultdict(list)
     for e in edges:
         if e.kind == "sale" and e.accepted > 0 and e.status == "accepted":
             inbound[e.to_holder].append(e)
-    path: list[Edge] = []
-    seen_holders = {holder}
-    frontier = [holder]
-    while frontier:
-        nxt = []
-        for h in frontier:
-            for e in inbound.get(h, ()):
-                path.append(e)
-                if e.from_holder not in seen_holders:
-                    seen_holders.add(e.from_holder)
-                    nxt.append(e.from_holder)
-        frontier = nxt
-    path.sort(key=lambda e: (e.shipment_leaf, e.line))
+    return inbound
+
+
+def _sources(inbound: Mapping[str, list[Edge]], holder: str) -> list[Edge]:
+    """The sales that can have supplied ``holder``'s goods: its receipts, then, going
+    upstream, each supplier's receipts accepted no later than the latest shipment of it on
+    the way (a receipt after a holder shipped did not feed that shipment)."""
+    bound = {holder: _LATEST}  # per holder: the latest time its goods left on the way
+    chosen: set[Edge] = set()
+    work = [holder]
+    while work:
+        h = work.pop()
+        for e in inbound.get(h, ()):
+            if e in chosen or (e.accepted_at or _LATEST) > bound[h]:
+                continue
+            chosen.add(e)
+            if e.shipped_at > bound.get(e.from_holder, ""):
+                bound[e.from_holder] = e.shipped_at
+                work.append(e.from_holder)
+    return sorted(chosen, key=lambda e: (e.shipment_leaf, e.line))
+
+
+def _reverse_from(
+    tx: Transaction, batch: BatchRow, holder: str, edges: list[Edge], unit: str | None
+) -> ReverseTrace:
+    path = _sources(_inbound_sales(edges), holder)
     steps = [_batch_step(batch), *_edge_steps(path, batch)]
     days: dict[str, date] = {batch.registrant: _day(batch.registered_at)}
     for e in path:
@@ -428,11 +443,15 @@ def reverse_unit(tx: Transaction, code: str) -> ReverseTrace:
     if unit is None:
         raise NotFoundError(f"no traceability code {code!r}")
     batch = _batch(tx, unit.batch_id)
+    # An acceptance also records the units it rejected (back to the shipper): a sale carried
+    # the unit only when its acceptance moved the unit to the sale's consignee.
     moves = {
-        row[0]
-        for row in tx.query("SELECT record_id FROM trade_unit_events WHERE code = ?", (code,))
+        (row[0], row[1])
+        for row in tx.query(
+            "SELECT record_id, to_holder FROM trade_unit_events WHERE code = ?", (code,)
+        )
     }
-    edges = [e for e in edges_of(tx, unit.batch_id) if e.acceptance_id in moves]
+    edges = [e for e in edges_of(tx, unit.batch_id) if (e.acceptance_id, e.to_holder) in moves]
     return _reverse_from(tx, batch, unit.holder, edges, code)
 
 
@@ -483,11 +502,17 @@ class TwoInvoiceCheck:
 
     @property
     def compliant(self) -> bool:
-        return not self.applies or all(p.compliant for p in self.paths)
+        """Every path within the limit; a search cut short is never called compliant."""
+        return not self.applies or (not self.truncated and all(p.compliant for p in self.paths))
 
     @property
     def message(self) -> str:
         bad = [p for p in self.paths if not p.compliant]
+        if not bad and self.truncated:
+            return (
+                f"TWO-INVOICE-INCOMPLETE: more than {MAX_PATHS} supply paths to {self.holder}"
+                f" for batch {self.batch_id}; the check did not finish"
+            )
         if not bad:
             return "compliant" if self.applies else "not a public hospital: rule does not apply"
         p = bad[0]
@@ -511,14 +536,7 @@ def two_invoice_check(
     if not policy.enabled or not hospital.public_hospital:
         return TwoInvoiceCheck(holder, batch_id, False)
     batch = _batch(tx, batch_id)
-    edges = [
-        e
-        for e in edges_of(tx, batch_id)
-        if e.kind == "sale" and e.status == "accepted" and e.accepted > 0
-    ]
-    inbound: dict[str, list[Edge]] = defaultdict(list)
-    for e in edges:
-        inbound[e.to_holder].append(e)
+    inbound = _inbound_sales(edges_of(tx, batch_id))
     allowed = policy.max_invoices + (
         policy.remote_extra
         if any(hospital.region.startswith(r) for r in policy.remote_regions)
@@ -527,7 +545,11 @@ def two_invoice_check(
     paths: list[list[Edge]] = []
     truncated = False
 
-    def walk(h: str, acc: list[Edge], visiting: frozenset[str]) -> None:
+    def walk(h: str, acc: list[Edge], visiting: frozenset[str], before: str) -> None:
+        """Paths of distinct holders from the registrant to ``h``. Of the sales from one
+        supplier to ``h`` accepted by ``before`` (when ``h`` shipped on), the one shipped last
+        stands for them all: the invoice count depends only on the holders, and the latest
+        shipment leaves the supplier the most receipts that can have fed it."""
         nonlocal truncated
         if len(paths) >= MAX_PATHS:
             truncated = True
@@ -535,11 +557,17 @@ def two_invoice_check(
         if h == batch.registrant:
             paths.append(list(reversed(acc)))
             return
+        latest: dict[str, Edge] = {}
         for e in inbound.get(h, ()):
-            if e.from_holder not in visiting:
-                walk(e.from_holder, [*acc, e], visiting | {e.from_holder})
+            if (e.accepted_at or _LATEST) > before or e.from_holder in visiting:
+                continue
+            kept = latest.get(e.from_holder)
+            if kept is None or e.shipped_at > kept.shipped_at:
+                latest[e.from_holder] = e
+        for supplier, e in latest.items():
+            walk(supplier, [*acc, e], visiting | {supplier}, e.shipped_at)
 
-    walk(holder, [], frozenset({holder}))
+    walk(holder, [], frozenset({holder}), _LATEST)
     on_paths = {e for path in paths for e in path}  # only these parties and orders matter
     parties = _participants(tx, {e.to_holder for e in on_paths})
     orders = sorted({e.order_id for e in on_paths})

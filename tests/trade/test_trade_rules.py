@@ -58,6 +58,10 @@ def test_freshness_when_the_ledger_has_a_clock(world: World) -> None:
     now = rec.record.moment
     world.refused("REC-FUTURE", rec, now=now - timedelta(hours=1))
     world.refused("REC-STALE", rec, now=now + timedelta(days=2))
+    before = snapshot(world.led)
+    with pytest.raises(MalformedInputError, match="timezone-aware"):
+        world.led.submit([rec], now=now.replace(tzinfo=None))  # a naive clock is not guessed
+    assert snapshot(world.led) == before
     world.led.submit([rec], now=now + timedelta(minutes=1))
 
 
