@@ -33,6 +33,7 @@ from ledger.trade.state import (
     RecordRow,
     StockRow,
     UnitRow,
+    load_in,
     load_row,
     load_where,
 )
@@ -185,27 +186,15 @@ def _batch(tx: Transaction, batch_id: str) -> BatchRow:
 
 
 def _names_roles(tx: Transaction, usccs: Iterable[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
-    wanted = sorted(set(usccs))
-    out: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for uscc, name, roles in tx.query(
-            f"SELECT uscc, name, roles FROM trade_participants WHERE uscc IN ({marks})", chunk
-        ):
-            out[uscc] = (name, tuple(sorted(roles.split(","))))
-    return out
+    rows = tx.query_in(
+        "SELECT uscc, name, roles FROM trade_participants WHERE uscc IN ({in})",
+        sorted(set(usccs)),
+    )
+    return {uscc: (name, tuple(sorted(roles.split(",")))) for uscc, name, roles in rows}
 
 
 def _participants(tx: Transaction, usccs: Iterable[str]) -> dict[str, ParticipantRow]:
-    wanted = sorted(set(usccs))
-    out: dict[str, ParticipantRow] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for p in load_where(tx, ParticipantRow, f"uscc IN ({marks})", chunk):
-            out[p.uscc] = p
-    return out
+    return {p.uscc: p for p in load_in(tx, ParticipantRow, "uscc", sorted(set(usccs)))}
 
 
 def _batch_step(batch: BatchRow) -> Step:
@@ -333,39 +322,41 @@ def _licences_on(tx: Transaction, usccs: Iterable[str], days: dict[str, date]) -
     if not wanted:
         return []
     parties = _participants(tx, wanted)
-    marks = ", ".join("?" * len(wanted))
-    quals = load_where(tx, QualRow, f"holder IN ({marks}) ORDER BY recorded_at", wanted)
-    leaves = _leaf_indices(tx, [q.record_id for q in quals])
+    quals = sorted(load_in(tx, QualRow, "holder", wanted), key=lambda q: q.recorded_at)
+    named = {q.record_id for q in quals} | {q.withdrawn_by for q in quals if q.withdrawn_by}
+    records = {r.record_id: r for r in load_in(tx, RecordRow, "record_id", sorted(named))}
+
+    def valid_that_day(q: QualRow, day: date) -> bool:
+        """Approved, in force that day, and not yet withdrawn (a withdrawal counts from its
+        own trade day on, as the rules count it)."""
+        withdrawal = records.get(q.withdrawn_by) if q.withdrawn_by else None
+        return (
+            q.verdict == "approved"
+            and q.valid_on(day)
+            and (withdrawal is None or _day(withdrawal.time) > day)
+        )
+
     out = []
     for u in wanted:
         day = days[u]
         lic = tuple(
             LicenceOnDay(
                 q.record_id,
-                leaves.get(q.record_id),
+                records[q.record_id].leaf_index if q.record_id in records else None,
                 q.kind,
                 q.number,
                 tuple(sorted(q.scope_set)),
                 q.valid_from,
                 q.valid_to,
-                q.verdict == "approved" and q.valid_on(day),
+                valid_that_day(q, day),
                 q.withdrawn_by,
             )
             for q in quals
-            if q.holder == u and q.from_date <= day and q.recorded_at[:10] <= day.isoformat()
+            # known by that (China Standard Time) day, as the trade day is
+            if q.holder == u and q.from_date <= day and _day(q.recorded_at) <= day
         )
         p = parties.get(u)
         out.append(PartyOnDay(u, p.name if p else "", day.isoformat(), lic))
-    return out
-
-
-def _leaf_indices(tx: Transaction, record_ids: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for start in range(0, len(record_ids), 500):
-        chunk = record_ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for r in load_where(tx, RecordRow, f"record_id IN ({marks})", chunk):
-            out[r.record_id] = r.leaf_index
     return out
 
 
@@ -572,12 +563,9 @@ def two_invoice_check(
     parties = _participants(tx, {e.to_holder for e in on_paths})
     orders = sorted({e.order_id for e in on_paths})
     invoices: dict[str, list[str]] = defaultdict(list)
-    for start in range(0, len(orders), 500):
-        chunk = orders[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for inv in load_where(tx, InvoiceRow, f"order_id IN ({marks})", chunk):
-            if inv.voided_by is None and inv.order_id is not None:
-                invoices[inv.order_id].append(inv.invoice_id)
+    for inv in load_in(tx, InvoiceRow, "order_id", orders):
+        if inv.voided_by is None and inv.order_id is not None:
+            invoices[inv.order_id].append(inv.invoice_id)
     checks = []
     for path in paths:
         hops = []

@@ -4,9 +4,12 @@ acceptance took in, and every distinct chain of holders however many deliveries 
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 from trade_support import World
 
 from ledger.records import SignedRecord
+from ledger.trade import codes
 from ledger.trade.scenario import AMOXICILLIN, Party
 
 LOT = "L1"
@@ -87,3 +90,27 @@ def test_a_unit_trace_skips_the_delivery_that_rejected_the_unit(world: World) ->
     assert w.led.unit(unit).holder == w.hospital.uscc
     into_hospital = [e.shipment_id for e in trace.edges if e.to_holder == w.hospital.uscc]
     assert into_hospital == [again.record.id]
+
+
+def test_licences_on_the_day_leave_out_withdrawn_and_later_ones(world: World) -> None:
+    """The reverse trace's licences "on the day" follow the rules: a licence withdrawn before
+    the trade was not valid that day, and one recorded on the next China Standard Time day
+    (though the same UTC date) was not known yet."""
+    w = world
+    batch = w.scn.batch(w.mah, AMOXICILLIN, LOT, 100)
+    withdrawn = w.scn.licence(w.dist1, codes.DISTRIBUTION_LICENCE, [codes.CHEMICAL])
+    w.ok(batch, withdrawn, w.scn.correction(w.reviewer, withdrawn))
+    w.scn.clock = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # 18:00 in Beijing
+    deliver(w, w.dist1, w.mah, 10)
+    w.scn.clock = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)  # 04:00 the next day in Beijing
+    later = w.scn.licence(
+        w.dist1, codes.DISTRIBUTION_LICENCE, [codes.CHEMICAL], valid_from=date(2026, 3, 1)
+    )
+    w.ok(later)
+    reverse = w.led.trace_reverse(w.dist1.uscc, batch.record.id)
+    (dist1,) = [p for p in reverse.parties if p.uscc == w.dist1.uscc]
+    assert dist1.day == "2026-03-02"
+    shown = {lic.record_id: lic for lic in dist1.licences}
+    assert later.record.id not in shown
+    assert shown[withdrawn.record.id].valid_that_day is False
+    assert any(lic.valid_that_day for lic in dist1.licences)  # its own licence still counts
