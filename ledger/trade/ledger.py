@@ -27,6 +27,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ledger.errors import (
+    ConflictError,
     LedgerError,
     MalformedInputError,
     NotFoundError,
@@ -315,7 +316,9 @@ class TradeLedger:
 
         Every leaf is re-derived (rules, header, digest) and compared with the stored leaf;
         every row of every trade table is compared. With ``check_only=False`` the live
-        tables are replaced by the rebuilt ones in one transaction.
+        tables are replaced by the rebuilt ones in one transaction, which first checks, under
+        the write lock, that the log has not grown since the replay read it (a submit in the
+        meantime would lose its rows): if it has, ``ConflictError`` and nothing is written.
         """
         fresh = Database("sqlite:///:memory:")
         try:
@@ -339,11 +342,17 @@ class TradeLedger:
             differences = notes + _compare(live, rebuilt)
             repaired = False
             if not check_only and differences:
-                with self.db.write() as tx:
+                with self._submit_lock, self.db.write() as tx:
+                    grown = self.log.size(tx)
+                    if grown != size:
+                        raise ConflictError(
+                            f"the log grew from {size} to {grown} leaves while the state was"
+                            " rebuilt; nothing was repaired: rebuild again"
+                        )
                     for cls in ROW_TYPES:
                         tx.execute(f"DELETE FROM {cls.TABLE}")
                         upsert(tx, cls, rebuilt[cls])
-                self._cache.clear()
+                    self._cache.clear()
                 repaired = True
             return StateDiff(size, size, tuple(differences), repaired)
         finally:

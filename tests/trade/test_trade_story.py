@@ -5,9 +5,13 @@ recall. Every figure below follows from the story, not from the code under test.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+import pytest
 from trade_support import open_ledger, snapshot
 
+import ledger.trade.ledger as ledger_module
+from ledger.errors import ConflictError
 from ledger.leaf import LeafKind, decode_leaf
 from ledger.merkle import hash_leaf
 from ledger.trade.scenario import INSULIN, trade_story
@@ -148,6 +152,36 @@ def test_rebuild_reports_and_repairs_tampered_state(database_url: str) -> None:
     fixed = led.rebuild(check_only=False)
     assert fixed.repaired
     assert snapshot(led) == good
+    assert led.rebuild().ok
+
+
+def test_a_repair_refuses_when_the_log_grew_during_the_rebuild(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer commits between the replay and the repair: the repair would drop that
+    record's rows, so it is refused (ConflictError) and writes nothing; a second rebuild,
+    with the writer done, repairs."""
+    story = trade_story()
+    led = open_ledger(database_url, story.scn)
+    other = open_ledger(database_url, story.scn)  # another process's ledger on the same store
+    led.submit(story.records[:-1])
+    with led.db.write() as tx:
+        tx.execute("UPDATE trade_stock SET received = received + 5")
+    compare = ledger_module._compare
+
+    def a_writer_commits_meanwhile(live: Any, rebuilt: Any) -> Any:
+        if other.log.size() < len(story.records):
+            other.submit(story.records[-1:])
+        return compare(live, rebuilt)
+
+    monkeypatch.setattr(ledger_module, "_compare", a_writer_commits_meanwhile)
+    tampered = snapshot(led)
+    with pytest.raises(ConflictError, match="rebuild again"):
+        led.rebuild(check_only=False)
+    assert led.log.size() == len(story.records)
+    assert snapshot(led)["trade_stock"] == tampered["trade_stock"]  # nothing was repaired
+    fixed = led.rebuild(check_only=False)
+    assert fixed.repaired and fixed.log_size == len(story.records)
     assert led.rebuild().ok
 
 
