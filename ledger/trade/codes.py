@@ -93,6 +93,14 @@ ROLE_LICENCES: Mapping[str, frozenset[str]] = {
     "disease_control": frozenset({MEDICAL_INSTITUTION_LICENCE}),
 }
 
+# The types of drug distribution licence (the number's second letter) each role trades
+# under: A wholesale (批发), B retail chain headquarters (零售连锁总部), C chain store (连锁门店),
+# D single pharmacy (单体药店). A pharmacy's retail licence does not make it a wholesaler.
+DISTRIBUTION_LICENCE_TYPES: Mapping[str, frozenset[str]] = {
+    "distributor": frozenset({"A", "B"}),
+    "pharmacy": frozenset({"B", "C", "D"}),
+}
+
 _HAN = "\u4e00-\u9fa5"
 LICENCE_NUMBER_FORMATS: dict[str, re.Pattern[str]] = {
     DISTRIBUTION_LICENCE: re.compile(rf"^[{_HAN}][ABCD][AB][0-9]{{7}}([0-9]{{2}})?$"),

@@ -69,7 +69,10 @@ RULES: dict[str, str] = {
     "PARTY-UNKNOWN": "every party a record names must be enrolled",
     "PARTY-ROLE": "every party a record names must hold the role its place needs",
     "QUAL-HOLDER-NAME": "a licence's holder name must be the participant's enrolled name",
-    "QUAL-MISSING": "a trade needs an approved business licence and role licence on both sides",
+    "QUAL-MISSING": (
+        "a trade needs an approved business licence and role licence on both sides"
+        " (a distribution licence of a type for the role: A/B wholesale, B/C/D retail)"
+    ),
     "QUAL-EXPIRED": "an expired licence blocks new trades (GSP 62/89)",
     "QUAL-NOT-YET-VALID": "a licence not yet valid on the trade's date does not count",
     "QUAL-SCOPE": "the product's category must lie in the role licence's scope (GSP 90)",
@@ -374,12 +377,27 @@ def _valid_licences(  # noqa: PLR0917
     day: date,
     missing_rule: str,
     what: str,
+    distribution_types: frozenset[str] | None = None,
 ) -> list[QualRow]:
-    quals = [q for q in ws.qualifications(p.uscc) if q.kind in kinds and q.usable]
+    """``p``'s approved licences of ``kinds`` valid on ``day`` (distribution licences only of
+    ``distribution_types`` when given); a named refusal when there is none."""
+    quals = [
+        q
+        for q in ws.qualifications(p.uscc)
+        if q.kind in kinds
+        and q.usable
+        and (
+            distribution_types is None
+            or q.kind != codes.DISTRIBUTION_LICENCE
+            or codes.distribution_licence_type(q.number) in distribution_types
+        )
+    ]
     valid = [q for q in quals if q.valid_on(day)]
     if valid:
         return valid
     names = " or ".join(codes.LICENCE_NAMES_ZH.get(k, k) for k in sorted(kinds))
+    if distribution_types is not None and codes.DISTRIBUTION_LICENCE in kinds:
+        names += f" (a distribution licence of type {'/'.join(sorted(distribution_types))})"
     if not quals:
         raise RuleViolation(missing_rule, f"{_who(p, p.uscc)} has no approved {names} ({what})")
     expired = [q for q in quals if q.to_date is not None and q.to_date <= day]
@@ -410,7 +428,12 @@ def check_party(
         _need_role(p, codes.SELLER_ROLES if side == "seller" else codes.BUYER_ROLES, side)
     _valid_licences(ws, p, frozenset({codes.BUSINESS_LICENCE}), day, "QUAL-MISSING", side)
     kinds = frozenset().union(*(codes.ROLE_LICENCES.get(r, frozenset()) for r in trading))
-    valid = _valid_licences(ws, p, kinds, day, "QUAL-MISSING", f"{side} role licence")
+    types = frozenset().union(
+        *(codes.DISTRIBUTION_LICENCE_TYPES.get(r, frozenset()) for r in trading)
+    )
+    valid = _valid_licences(
+        ws, p, kinds, day, "QUAL-MISSING", f"{side} role licence", types or None
+    )
     covering = [q for q in valid if product.category in q.scope_set]
     if not covering:
         q = valid[0]

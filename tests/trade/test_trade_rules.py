@@ -601,6 +601,30 @@ def test_malformed_body_names_the_field_and_writes_nothing(world: World) -> None
     assert snapshot(world.led) == before
 
 
+def test_a_retail_distribution_licence_does_not_make_a_wholesaler(world: World) -> None:
+    """A distributor trades under a wholesale (A) or chain headquarters (B) distribution
+    licence; a single pharmacy's (D) licence lets it buy as a pharmacy, not sell wholesale."""
+    scn = world.scn
+    shop = scn.party("某单体药店", ["distributor"])
+    world.ok(
+        scn.enrol(shop),
+        scn.licence(shop, codes.BUSINESS_LICENCE),
+        scn.licence(shop, codes.DISTRIBUTION_LICENCE, [codes.CHEMICAL], number="粤DA1234567"),
+    )
+    err = world.refused("QUAL-MISSING", scn.order(shop, world.mah, [(AMOXICILLIN, 10, 100)]))
+    assert "type A/B" in str(err)
+    world.refused("QUAL-MISSING", scn.order(world.hospital, shop, [(AMOXICILLIN, 10, 100)]))
+    world.ok(scn.licence(shop, codes.DISTRIBUTION_LICENCE, [codes.CHEMICAL], number="粤AA7654321"))
+    world.ok(scn.order(shop, world.mah, [(AMOXICILLIN, 10, 100)]))
+    pharmacy = scn.party("某药房", ["pharmacy"])
+    world.ok(
+        scn.enrol(pharmacy),
+        scn.licence(pharmacy, codes.BUSINESS_LICENCE),
+        scn.licence(pharmacy, codes.DISTRIBUTION_LICENCE, [codes.CHEMICAL], number="粤DA1111111"),
+    )
+    world.ok(scn.order(pharmacy, world.dist1, [(AMOXICILLIN, 5, 120)]))
+
+
 def test_a_non_string_gtin_is_malformed_not_a_crash(world: World) -> None:
     good = world.scn.product(world.mah, "8600555", "布洛芬片")
     for gtin in (16901234567892, ["06901234567892"], True):
