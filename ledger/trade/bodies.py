@@ -160,6 +160,13 @@ def _opt(data: dict[str, Any], key: str) -> Any:
     return data.get(key)
 
 
+def _opt_or(data: dict[str, Any], key: str, default: Any) -> Any:
+    """An optional field's value, ``default`` only when it is absent or null (a falsy value
+    of the wrong type, such as 0 or "" for a list, is still checked and refused)."""
+    value = data.get(key)
+    return default if value is None else value
+
+
 def _hex_addr(value: bytes | None) -> str | None:
     return None if value is None else "0x" + value.hex()
 
@@ -434,7 +441,7 @@ class Product:
         gtin = _opt(d, "gtin")
         if gtin is not None:
             codes.verify_gtin14(gtin)
-        makers = _list(_opt(d, "manufacturers") or [], "$.manufacturers", _uscc, max_len=32)
+        makers = _list(_opt_or(d, "manufacturers", []), "$.manufacturers", _uscc, max_len=32)
         _unique(makers, "$.manufacturers")
         return _new(
             cls,
@@ -756,7 +763,7 @@ class Invoice:
         if total != want:
             raise MalformedInputError(f"$.total_fen is {total}, but the lines sum to {want} fen")
         order = _opt(d, "order")
-        upstream = _list(_opt(d, "upstream") or [], "$.upstream", _record_id, max_len=50)
+        upstream = _list(_opt_or(d, "upstream", []), "$.upstream", _record_id, max_len=50)
         _unique(upstream, "$.upstream")
         buyer = _uscc(d["buyer"], "$.buyer")
         seller = _uscc(d["seller"], "$.seller")
@@ -980,7 +987,7 @@ class AcceptanceLine:
         )
         rejected = _int(d["rejected"], f"{where}.rejected", 0)
         reasons = _list(
-            _opt(d, "reasons") or [],
+            _opt_or(d, "reasons", []),
             f"{where}.reasons",
             lambda v, w: _choice(v, w, codes.REJECTION_REASONS),
             max_len=7,
@@ -992,7 +999,7 @@ class AcceptanceLine:
             )
         if not rejected and reasons:
             raise MalformedInputError(f"{where}.reasons given but nothing was rejected")
-        units = _opt(d, "rejected_unit_codes") or []
+        units = _opt_or(d, "rejected_unit_codes", [])
         rejected_units = _list(
             units, f"{where}.rejected_unit_codes", _any_unit_code, max_len=MAX_UNIT_CODES
         )
@@ -1054,7 +1061,7 @@ class ReturnLine:
         d = _fields(data, where, {"line", "quantity"}, {"unit_codes"})
         quantity = _int(d["quantity"], f"{where}.quantity", 1)
         units = _list(
-            _opt(d, "unit_codes") or [],
+            _opt_or(d, "unit_codes", []),
             f"{where}.unit_codes",
             _any_unit_code,
             max_len=MAX_UNIT_CODES,
@@ -1124,7 +1131,7 @@ class Recall:
         product = d["product"]
         if not isinstance(product, str) or not codes.PRODUCT_CODE_RE.fullmatch(product):
             raise MalformedInputError(f"$.product must be a 7-digit product code, got {product!r}")
-        action = _choice(_opt(d, "action") or "recall", "$.action", RECALL_ACTIONS)
+        action = _choice(_opt_or(d, "action", "recall"), "$.action", RECALL_ACTIONS)
         level = _opt(d, "level")
         if action == "recall":
             level = _choice(level, "$.level", frozenset(codes.RECALL_LEVELS))

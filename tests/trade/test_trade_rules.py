@@ -13,6 +13,7 @@ from trade_support import World, snapshot
 from ledger.errors import MalformedInputError
 from ledger.records import SignedRecord, SigningKey, make_record
 from ledger.trade import codes
+from ledger.trade.bodies import parse_body
 from ledger.trade.errors import MalformedRecord
 from ledger.trade.rules import RULES
 from ledger.trade.scenario import AMOXICILLIN, INSULIN
@@ -623,6 +624,19 @@ def test_a_retail_distribution_licence_does_not_make_a_wholesaler(world: World) 
         scn.licence(pharmacy, codes.DISTRIBUTION_LICENCE, [codes.CHEMICAL], number="粤DA1111111"),
     )
     world.ok(scn.order(pharmacy, world.dist1, [(AMOXICILLIN, 5, 120)]))
+
+
+def test_falsy_values_of_the_wrong_type_are_not_taken_for_absent_fields(world: World) -> None:
+    """An optional list given as 0, "", false or {} is malformed, not an empty list; an
+    empty recall action is not the default action."""
+    product = world.scn.product(world.mah, "8600555", "布洛芬片").record.body
+    for value in (0, "", False, {}):
+        with pytest.raises(MalformedInputError, match=r"\$.manufacturers must be a list"):
+            parse_body("product", dict(product, manufacturers=value))
+    recall = {"product": AMOXICILLIN, "lots": [LOT], "reason": "x", "action": "", "level": "II"}
+    with pytest.raises(MalformedInputError, match=r"\$.action"):
+        parse_body("recall", recall)
+    assert parse_body("product", product).to_dict() == product
 
 
 def test_a_non_string_gtin_is_malformed_not_a_crash(world: World) -> None:
