@@ -516,6 +516,10 @@ class Batch:
                 f"$.unit_codes has {len(units)} codes, want one per unit ({quantity})"
             )
         root = _opt(d, "unit_codes_root")
+        if units and root is not None:
+            # The root commits to codes kept off the ledger; listed codes need none, and an
+            # unrelated root beside them would be exported as theirs.
+            raise MalformedInputError("give $.unit_codes or $.unit_codes_root, not both")
         return _new(
             cls,
             product=product,

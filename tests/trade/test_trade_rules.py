@@ -639,6 +639,14 @@ def test_falsy_values_of_the_wrong_type_are_not_taken_for_absent_fields(world: W
     assert parse_body("product", product).to_dict() == product
 
 
+def test_a_batch_lists_its_unit_codes_or_commits_to_them_not_both(world: World) -> None:
+    listed = world.scn.batch(world.mah, AMOXICILLIN, LOT, 3, with_unit_codes=True).record.body
+    with pytest.raises(MalformedInputError, match="not both"):
+        parse_body("batch", dict(listed, unit_codes_root="ab" * 32))
+    committed = {k: v for k, v in listed.items() if k != "unit_codes"}
+    assert parse_body("batch", dict(committed, unit_codes_root="ab" * 32)).unit_codes_root
+
+
 def test_a_non_string_gtin_is_malformed_not_a_crash(world: World) -> None:
     good = world.scn.product(world.mah, "8600555", "布洛芬片")
     for gtin in (16901234567892, ["06901234567892"], True):
