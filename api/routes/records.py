@@ -64,9 +64,16 @@ async def submit(request: Request, service: ServiceDep) -> Response:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"request body of {declared} bytes exceeds {limit}")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise PayloadTooLargeError(f"request body of {len(raw)} bytes exceeds {limit}")
+    # Read no more than the limit, whatever the request declared (a chunked body has no
+    # Content-Length): a larger one is refused before it is held in memory.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     records = parse_records(parse_json(raw, "request body"), service.settings.max_batch)
     from starlette.concurrency import run_in_threadpool
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -12,6 +13,7 @@ from api.auth import challenge_message
 from api.client import ApiError
 from ledger.bundle import Bundle, check_bundle, checkpoint_size
 from ledger.records import SigningKey, make_record
+from ledger.trade.scenario import AMOXICILLIN
 
 
 def _verify(api: Api, bundle: dict) -> None:
@@ -63,6 +65,28 @@ def test_batch_over_the_limit_is_413(api: Api) -> None:
     limit = api.service.settings.max_batch
     response = api.http.post("/v1/records", json={"records": [rec] * (limit + 1)})
     assert response.status_code == 413
+
+
+def test_a_body_over_the_byte_limit_is_413_even_without_a_length(api: Api) -> None:
+    """A chunked body declares no Content-Length: it is refused once it passes the limit,
+    not read whole first (the message cannot name its full size)."""
+    limit = api.service.settings.max_body_bytes
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(limit // (1 << 20) * 4):
+            sent += 1 << 20
+            yield b" " * (1 << 20)
+
+    before = api.service.log.size()
+    response = api.http.post("/v1/records", content=chunks())
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "type": "payload_too_large",
+        "message": f"request body exceeds {limit} bytes",
+    }
+    assert api.service.log.size() == before
 
 
 def test_login_and_each_denial(api: Api) -> None:
@@ -132,6 +156,29 @@ def test_participants_read_only_what_they_are_party_to(api: Api) -> None:
     _verify(api, hospital.trace_reverse(api.uscc("hospital"), story["batch"])["bundle"])
     _verify(api, dist2.record(story["order2"])["bundle"])
     assert dist2.escrow(story["order2"])["buyer"] == api.uscc("dist2")
+
+
+def test_the_parties_read_the_ruling_on_their_dispute(api: Api) -> None:
+    """Buyer and seller read the dispute and the arbiter's resolution of their order; the
+    arbiter reads the dispute it ruled on; a third party reads neither."""
+    scn, parties = api.story.scn, api.story.parties
+    order = scn.order(parties["dist2"], parties["mah"], [(AMOXICILLIN, 10, 100)], escrow=True)
+    dispute = scn.sign(
+        parties["dist2"], "dispute", {"order": order.record.id, "reason": "货不对板"}
+    )
+    ruling = scn.sign(
+        parties["arbiter"],
+        "dispute_resolution",
+        {"dispute": dispute.record.id, "to_seller_fen": 600, "to_buyer_fen": 400, "note": "n"},
+    )
+    api.client().submit([order, dispute, ruling])
+    for name in ("dist2", "mah", "arbiter"):
+        reader = api.client(api.party_key(name))
+        for record in (dispute, ruling):
+            _verify(api, reader.record(record.record.id)["bundle"])
+    with pytest.raises(ApiError) as info:
+        api.client(api.party_key("hospital")).record(ruling.record.id)
+    assert info.value.status == 403
 
 
 def test_forward_trace_full_for_registrant_filtered_for_a_holder(api: Api) -> None:
