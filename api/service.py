@@ -400,6 +400,7 @@ class LedgerService:
         parties: Iterable[str] = (),
         licence_spans: Mapping[str, tuple[str, str] | None] | None = None,
         redact: frozenset[str] = frozenset(),
+        redact_leaves: frozenset[int] = frozenset(),
         day: date | None = None,
         checkpoint: StoredCheckpoint | None = None,
     ) -> dict[str, Any]:
@@ -442,7 +443,7 @@ class LedgerService:
         used_keys: set[str] = set()
         for i in indices:
             e = stored[i]
-            if e.type in redact:
+            if e.type in redact or i in redact_leaves:
                 entries.append(
                     {"leaf_index": i, "leaf_hash": e.leaf_hash.hex(), "redacted": e.type}
                 )
@@ -624,7 +625,7 @@ class LedgerService:
         query = {"kind": "trace_forward", "batch": row.batch_id}
         cp = self._fresh_checkpoint()
         with self.db.read() as tx:
-            bundle = self._trace_bundle(tx, steps, row, "forward", query, cp=cp)
+            bundle = self._trace_bundle(tx, steps, row, "forward", query, reader=reader, cp=cp)
         summary = (
             trace_to_json(result)
             if len(steps) == len(result.steps)
@@ -645,9 +646,22 @@ class LedgerService:
         query: dict[str, Any],
         *,
         redact: frozenset[str] = frozenset(),
+        reader: Principal | None = None,
         cp: StoredCheckpoint,
     ) -> dict[str, Any]:
+        """A trace's bundle. For a ``reader`` who does not read everything, the acceptances
+        and returns of moves it was no party to are redacted (leaf hash only, as in the public
+        view): their records and leaves carry the quantities accepted and the amount due,
+        which ``GET /v1/records`` refuses it."""
         leaf_of = {s.record_id: s.leaf_index for s in steps}
+        redact_leaves = frozenset(
+            s.leaf_index
+            for s in steps
+            if reader is not None
+            and not reader.reads_everything
+            and s.type in PUBLIC_REDACTED_TYPES
+            and reader.actor not in (s.from_holder, s.to_holder, s.actor)
+        )
         links = [(leaf_of[f], s.leaf_index) for s in steps for f in s.follows if f in leaf_of]
         parties = {p for s in steps for p in (s.from_holder, s.to_holder, s.actor) if p}
         product_leaf = self._record_leaves(tx, [self._product_record(tx, row.product)])
@@ -661,6 +675,7 @@ class LedgerService:
             parties=parties,
             licence_spans=_trading_spans(steps),
             redact=redact,
+            redact_leaves=redact_leaves,
             checkpoint=cp,
         )
 
@@ -687,7 +702,9 @@ class LedgerService:
         query = {"kind": "trace_reverse", "holder": holder, "batch": row.batch_id}
         cp = self._fresh_checkpoint()
         with self.db.read() as tx:
-            bundle = self._trace_bundle(tx, result.steps, row, "reverse", query, cp=cp)
+            bundle = self._trace_bundle(
+                tx, result.steps, row, "reverse", query, reader=reader, cp=cp
+            )
         return BundleAnswer(trace_to_json(result), bundle)
 
     def trace_unit(self, principal: Principal | None, code: str, *, public: bool) -> BundleAnswer:
@@ -703,7 +720,14 @@ class LedgerService:
         cp = self._fresh_checkpoint()
         with self.db.read() as tx:
             bundle = self._trace_bundle(
-                tx, result.steps, row, "reverse", query, redact=redact, cp=cp
+                tx,
+                result.steps,
+                row,
+                "reverse",
+                query,
+                redact=redact,
+                reader=None if public else reader,
+                cp=cp,
             )
         if public:
             summary = {

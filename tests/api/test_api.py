@@ -158,6 +158,33 @@ def test_participants_read_only_what_they_are_party_to(api: Api) -> None:
     assert dist2.escrow(story["order2"])["buyer"] == api.uscc("dist2")
 
 
+def test_trace_bundles_redact_the_acceptances_of_other_pairs(api: Api) -> None:
+    """The hospital's reverse trace and dist2's forward trace pass through dist1's
+    acceptance from the MAH: it is proven included by its leaf hash, but neither its record
+    nor its leaf (with the amount due) is shown to those who may not read the record."""
+    story = api.story
+    accept1 = story["accept1"]
+    for name, answer in (
+        ("hospital", lambda c: c.trace_reverse(api.uscc("hospital"), story["batch"])),
+        ("dist2", lambda c: c.trace_forward(story["batch"])),
+    ):
+        reader = api.client(api.party_key(name))
+        with pytest.raises(ApiError):
+            reader.record(accept1)
+        bundle = answer(reader)["bundle"]
+        _verify(api, bundle)
+        parsed = Bundle.from_dict(bundle)
+        shown = {e.record.record.id for e in parsed.entries if e.record is not None}
+        assert accept1 not in shown
+        redacted = [e for e in bundle["entries"] if e.get("redacted") == "acceptance"]
+        assert redacted and all(set(e) == {"leaf_index", "leaf_hash", "redacted"} for e in redacted)
+    # The parties to that acceptance (the consignee and the shipper) still see it whole.
+    for name in ("dist1", "mah"):
+        full = api.client(api.party_key(name)).trace_forward(story["batch"])["bundle"]
+        shown = {e.record.record.id for e in Bundle.from_dict(full).entries if e.record}
+        assert accept1 in shown, name
+
+
 def test_the_parties_read_the_ruling_on_their_dispute(api: Api) -> None:
     """Buyer and seller read the dispute and the arbiter's resolution of their order; the
     arbiter reads the dispute it ruled on; a third party reads neither."""
