@@ -991,6 +991,9 @@ def _check_signers(c: _Checker, bundle: Bundle) -> None:
         body = c.body(e)
         if isinstance(body, bodies.KeyRevocation):
             revoked.setdefault(body.key_id, e.leaf_index)
+        elif isinstance(body, bodies.KeyRotation) and body.retire_key is not None:
+            # A rotation that retires a key revokes it from there on, as the ledger does.
+            revoked.setdefault(body.retire_key, e.leaf_index)
         elif isinstance(body, bodies.Enrolment):
             c.enrolments.setdefault(body.uscc, body)
     resolved: list[tuple[Entry, tuple[bytes, frozenset[str] | None, str] | str]] = [
@@ -1016,12 +1019,22 @@ def _check_signers(c: _Checker, bundle: Bundle) -> None:
             ok = ADMIN in allowed
             who = "a consortium admin"
         else:
-            ok = bool(roles & allowed) or SELF in allowed
+            ok = bool(roles & allowed) or (SELF in allowed and _own_keys(c, e))
             who = f"{record.actor} with roles {', '.join(sorted(roles)) or 'none'}"
+            if SELF in allowed and not ok:
+                who += ", for another participant's keys,"
         if ok:
             c.add("role", subject, True)
         else:
             c.fail("role", subject, f"{who} may not sign {record.type} records")
+
+
+def _own_keys(c: _Checker, e: Entry) -> bool:
+    """A participant rotates or revokes only its own keys (the rules' SELF writer)."""
+    assert e.record is not None
+    body = c.body(e)
+    participant = getattr(body, "participant", None)
+    return participant is not None and participant == e.record.record.actor
 
 
 def _verify_all(jobs: Sequence[tuple[Entry, bytes]]) -> list[str | None]:

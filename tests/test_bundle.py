@@ -790,3 +790,65 @@ def test_multiproof_refuses_short_hashes() -> None:
         verify_multiproof(4, [(1, tree.leaf_hash(1)[:16])], proof, tree.root(4))
     with pytest.raises(IndexRangeError, match="leaf index -1"):
         verify_multiproof(4, [(-1, tree.leaf_hash(1))], proof, tree.root(4))
+
+
+def _order_body(number: str) -> dict[str, Any]:
+    return {
+        "buyer": HOSP,
+        "seller": DIST,
+        "number": number,
+        "lines": [{"product": PRODUCT, "quantity": 1, "unit_price_fen": 650}],
+        "total_fen": 650,
+        "requested_delivery": "2026-03-12",
+    }
+
+
+def _findings(report: Any, record_id: str) -> list[Any]:
+    return [f for f in report.findings if f.subject.endswith(record_id)]
+
+
+def test_a_participant_rotates_only_its_own_keys() -> None:
+    """A distributor signing a key rotation for the hospital (and then an order as the
+    hospital with that key) fails the role check, as the ledger refuses it."""
+    w = make_world()
+    mallory = SigningKey.generate()
+    rotation = make_record(
+        w.keys[DIST],
+        "key_rotation",
+        DIST,
+        {"participant": HOSP, "new_key": mallory.public_key.hex()},
+        time=DAY,
+        record_id="rot-x",
+    )
+    w.idx["rot-x"] = w.log.add(rotation)
+    forged = make_record(mallory, "order", HOSP, _order_body("PO-X"), time=DAY, record_id="ord-x")
+    w.idx["ord-x"] = w.log.add(forged)
+    w.signers[mallory.key_id] = w.idx["rot-x"]
+    report = check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
+    assert not report.ok
+    (role,) = [f for f in _findings(report, "rot-x") if f.check == "role"]
+    assert not role.ok and "another participant's keys" in role.detail
+
+
+def test_a_retired_key_signs_nothing_after_its_retirement() -> None:
+    w = make_world()
+    new = SigningKey.generate()
+    rotation = make_record(
+        w.keys[HOSP],
+        "key_rotation",
+        HOSP,
+        {"participant": HOSP, "new_key": new.public_key.hex(), "retire_key": w.keys[HOSP].key_id},
+        time=DAY,
+        record_id="rot-r",
+    )
+    w.idx["rot-r"] = w.log.add(rotation)
+    late = make_record(
+        w.keys[HOSP], "order", HOSP, _order_body("PO-L"), time=DAY, record_id="ord-l"
+    )
+    w.idx["ord-l"] = w.log.add(late)
+    w.signers[new.key_id] = w.idx["rot-r"]
+    report = check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
+    assert not report.ok
+    (signature,) = [f for f in _findings(report, "ord-l") if f.check == "signature"]
+    assert not signature.ok and "was revoked at entry" in signature.detail
+    assert all(f.ok for f in _findings(report, "rot-r"))  # the rotation itself is fine
