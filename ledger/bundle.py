@@ -381,7 +381,10 @@ class Bundle:
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Bundle:
-        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        try:
+            size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        except UnicodeEncodeError as exc:  # a lone surrogate: no JSON text carries one
+            raise MalformedInputError(f"bundle text is not valid UTF-8: {exc.reason}") from None
         if size > MAX_BUNDLE_BYTES:
             raise MalformedInputError(f"bundle has {size} bytes, at most {MAX_BUNDLE_BYTES}")
         with gc_paused():
@@ -606,7 +609,7 @@ def _parse_bundle(data: JsonValue) -> Bundle:
     trace = None
     if d.get("trace") is not None:
         t = _obj(d["trace"], "bundle.trace", {"direction", "start", "links"})
-        if t["direction"] not in TRACE_DIRECTIONS:
+        if not isinstance(t["direction"], str) or t["direction"] not in TRACE_DIRECTIONS:
             raise MalformedInputError(
                 f"bundle.trace.direction must be forward or reverse, got {t['direction']!r:.40}"
             )
@@ -1093,11 +1096,12 @@ def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
         b = bundle.entry(link.target)
         assert a is not None and b is not None
         subject = f"#{link.source} -> #{link.target}"
-        if a.record is None or b.record is None:
-            c.add("link", subject, True, "not checkable: a redacted entry (inclusion only)")
-            continue
+        # The order is checkable even for a redacted entry: its leaf index is proven.
         if a.leaf_index >= b.leaf_index:
             c.fail("link", subject, "a trace link must point from an earlier entry to a later one")
+            continue
+        if a.record is None or b.record is None:
+            c.add("link", subject, True, "not checkable: a redacted entry (inclusion only)")
             continue
         ba, bb = c.body(a), c.body(b)
         if ba is None or bb is None:
@@ -1184,7 +1188,7 @@ def _check_trace(c: _Checker, bundle: Bundle, trace: Trace) -> None:
         redacted_sources = [
             source
             for source in incoming.get(e.leaf_index, ())
-            if (bundle.entry(source) or e).redacted
+            if source < e.leaf_index and (bundle.entry(source) or e).redacted
         ]
         if not sources and redacted_sources:
             c.add("provenance", subject, True, "not checkable: its sources are redacted")

@@ -30,8 +30,14 @@ from typing import Any
 import orjson
 
 from ledger.checkpoint import Checkpoint
-from ledger.errors import HashLengthError, MalformedInputError, VerificationError
+from ledger.errors import (
+    HashLengthError,
+    MalformedInputError,
+    RootMismatchError,
+    VerificationError,
+)
 from ledger.merkle import (
+    EMPTY_ROOT,
     HASH_SIZE,
     NodeReader,
     consistency_proof,
@@ -303,8 +309,12 @@ class ConsistencyProof:
         return _dumps(self.to_dict())
 
     def verify(self) -> None:
-        """Raise a ``VerificationError`` unless the path proves tree 2 extends tree 1."""
+        """Raise a ``VerificationError`` unless the path proves tree 2 extends tree 1. A proof
+        file from the empty tree claims its root, so that root must be the empty tree's hash
+        (RFC 9162 §2.1.1), as the bundle verifier requires of an anchor (docs/bundle.md §7)."""
         verify_consistency(self.size1, self.size2, self.path, self.root1, self.root2)
+        if self.size1 == 0 and self.root1 != EMPTY_ROOT:
+            raise RootMismatchError(EMPTY_ROOT, self.root1, "root1")
 
     @classmethod
     def build(cls, reader: NodeReader, size1: int, size2: int) -> ConsistencyProof:

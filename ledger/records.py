@@ -86,7 +86,7 @@ class Record:
     def __post_init__(self) -> None:
         if type(self.v) is not int or self.v != RECORD_VERSION:
             raise MalformedInputError(f"record version {self.v!r}, want {RECORD_VERSION}")
-        if self.type not in RECORD_TYPES:
+        if not isinstance(self.type, str) or self.type not in RECORD_TYPES:
             raise MalformedInputError(f"unknown record type {self.type!r}")
         if not isinstance(self.id, str) or not _ID_RE.fullmatch(self.id):
             raise MalformedInputError(f"record id {self.id!r} is not 1-128 of [A-Za-z0-9._:-]")

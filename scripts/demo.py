@@ -409,12 +409,19 @@ def run(out: Path) -> int:
         rev = clients[hosp.uscc].trace_reverse(hosp.uscc, amox_batch.record.id)
         bundle = rev["bundle"]
         names = {p.uscc: p.name for p in (reviewer, mah, dist, hosp)}
-        by_leaf = {e["leaf_index"]: e["record"]["record"] for e in bundle["entries"]}
+        by_leaf = {e["leaf_index"]: e for e in bundle["entries"]}
         say.say(
-            f"reverse trace of {names[hosp.uscc]}'s {amox} lot {amox_lot}, every hop a signed entry:"
+            f"reverse trace of {names[hosp.uscc]}'s {amox} lot {amox_lot}, every hop a signed entry"
+            " (another pair's acceptance shown only by its proven leaf hash: it carries their price):"
         )
         for link in [{"to": bundle["trace"]["start"]}, *bundle["trace"]["links"]]:
-            say.say(f"  #{link['to']:<3} {describe(by_leaf[link['to']], names)}", indent=3)
+            entry = by_leaf[link["to"]]
+            shown = (
+                describe(entry["record"]["record"], names)
+                if "record" in entry
+                else f"{entry['redacted']} (redacted), leaf hash {entry['leaf_hash'][:16]}…"
+            )
+            say.say(f"  #{link['to']:<3} {shown}", indent=3)
         say.fact(
             "bundle",
             f"{len(bundle['entries'])} entries (trace + signers' enrolments and licences), "

@@ -852,3 +852,40 @@ def test_a_retired_key_signs_nothing_after_its_retirement() -> None:
     (signature,) = [f for f in _findings(report, "ord-l") if f.check == "signature"]
     assert not signature.ok and "was revoked at entry" in signature.detail
     assert all(f.ok for f in _findings(report, "rot-r"))  # the rotation itself is fine
+
+
+def test_a_backward_link_fails_even_from_a_redacted_entry() -> None:
+    """A link's order is proven by the leaf indices, redacted or not: a later (redacted)
+    acceptance cannot stand in as the source of an earlier shipment."""
+    w = make_world()
+    verifiers = [w.signer.verifier()]
+    links = [link for link in TRACE if link != ("accept-1", "ship-2")]
+    redact = frozenset({"acceptance"})
+    without = check_bundle(w.bundle(links=links, start="batch", redact=redact), verifiers)
+    assert not without.ok  # ship-2 has no source
+    backward = [*links, ("accept-2", "ship-2")]
+    report = check_bundle(w.bundle(links=backward, start="batch", redact=redact), verifiers)
+    assert not report.ok
+    subject = f"#{w.idx['accept-2']} -> #{w.idx['ship-2']}"
+    (link,) = [f for f in report.findings if f.check == "link" and f.subject == subject]
+    assert not link.ok and "earlier entry to a later one" in link.detail
+    (provenance,) = [
+        f for f in report.findings if f.check == "provenance" and f.subject.endswith("ship-2")
+    ]
+    assert not provenance.ok
+
+
+def test_wrongly_typed_values_are_malformed_not_a_crash() -> None:
+    w = make_world()
+    good = w.bundle(links=TRACE, start="batch").to_dict()
+    listed = copy.deepcopy(good)
+    listed["trace"]["direction"] = ["forward"]
+    with pytest.raises(MalformedInputError, match="direction"):
+        Bundle.from_dict(listed)
+    with pytest.raises(MalformedInputError, match="not valid UTF-8"):
+        Bundle.from_json(json.dumps(good)[:-1] + ', "x": "\ud800"}')
+    typed = copy.deepcopy(good)
+    record = next(e for e in typed["entries"] if "record" in e)["record"]
+    record["record"]["type"] = ["batch"]
+    with pytest.raises(MalformedInputError, match="record type"):
+        Bundle.from_dict(typed)

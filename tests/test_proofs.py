@@ -18,7 +18,7 @@ from ledger.errors import (
     ProofSizeError,
     RootMismatchError,
 )
-from ledger.merkle import MemoryTree
+from ledger.merkle import EMPTY_ROOT, MemoryTree
 from ledger.proofs import (
     MAX_FILE_BYTES,
     MAX_PATH,
@@ -339,3 +339,14 @@ def test_check_against_checkpoint(tree: MemoryTree) -> None:
         check_against_checkpoint(con, Checkpoint("log", 13, tree.root(12)))
     with pytest.raises(CheckpointMismatchError):
         check_against_checkpoint(con, Checkpoint("log", 12, tree.root(13)))
+
+
+def test_a_consistency_proof_from_the_empty_tree_claims_the_empty_root() -> None:
+    """size1 0 proves nothing about the later tree, but the file claims root1: it must be
+    the empty tree's hash, as the bundle verifier requires (docs/bundle.md section 7)."""
+    tree = MemoryTree()
+    for i in range(8):
+        tree.append(bytes([i]))
+    ConsistencyProof(0, 8, EMPTY_ROOT, tree.root(), ()).verify()
+    with pytest.raises(RootMismatchError, match="root1"):
+        ConsistencyProof(0, 8, b"\xab" * 32, tree.root(), ()).verify()
