@@ -807,51 +807,42 @@ def _findings(report: Any, record_id: str) -> list[Any]:
     return [f for f in report.findings if f.subject.endswith(record_id)]
 
 
+def _rotation_then_order(
+    w: Any, signer: str, rotation: dict[str, Any], new_key: SigningKey, order_key: SigningKey
+) -> Any:
+    """``signer`` rotates (body ``rotation``, granting ``new_key``), then an order "by the
+    hospital" signed with ``order_key``; the report of the resulting bundle."""
+    signed = make_record(
+        w.keys[signer], "key_rotation", signer, rotation, time=DAY, record_id="rot"
+    )
+    w.idx["rot"] = w.log.add(signed)
+    order = make_record(order_key, "order", HOSP, _order_body("PO-1"), time=DAY, record_id="ord")
+    w.idx["ord"] = w.log.add(order)
+    w.signers[new_key.key_id] = w.idx["rot"]
+    return check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
+
+
 def test_a_participant_rotates_only_its_own_keys() -> None:
     """A distributor signing a key rotation for the hospital (and then an order as the
     hospital with that key) fails the role check, as the ledger refuses it."""
     w = make_world()
     mallory = SigningKey.generate()
-    rotation = make_record(
-        w.keys[DIST],
-        "key_rotation",
-        DIST,
-        {"participant": HOSP, "new_key": mallory.public_key.hex()},
-        time=DAY,
-        record_id="rot-x",
-    )
-    w.idx["rot-x"] = w.log.add(rotation)
-    forged = make_record(mallory, "order", HOSP, _order_body("PO-X"), time=DAY, record_id="ord-x")
-    w.idx["ord-x"] = w.log.add(forged)
-    w.signers[mallory.key_id] = w.idx["rot-x"]
-    report = check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
+    grant = {"participant": HOSP, "new_key": mallory.public_key.hex()}
+    report = _rotation_then_order(w, DIST, grant, mallory, mallory)
     assert not report.ok
-    (role,) = [f for f in _findings(report, "rot-x") if f.check == "role"]
+    (role,) = [f for f in _findings(report, "rot") if f.check == "role"]
     assert not role.ok and "another participant's keys" in role.detail
 
 
 def test_a_retired_key_signs_nothing_after_its_retirement() -> None:
     w = make_world()
-    new = SigningKey.generate()
-    rotation = make_record(
-        w.keys[HOSP],
-        "key_rotation",
-        HOSP,
-        {"participant": HOSP, "new_key": new.public_key.hex(), "retire_key": w.keys[HOSP].key_id},
-        time=DAY,
-        record_id="rot-r",
-    )
-    w.idx["rot-r"] = w.log.add(rotation)
-    late = make_record(
-        w.keys[HOSP], "order", HOSP, _order_body("PO-L"), time=DAY, record_id="ord-l"
-    )
-    w.idx["ord-l"] = w.log.add(late)
-    w.signers[new.key_id] = w.idx["rot-r"]
-    report = check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
+    new, old = SigningKey.generate(), w.keys[HOSP]
+    rotation = {"participant": HOSP, "new_key": new.public_key.hex(), "retire_key": old.key_id}
+    report = _rotation_then_order(w, HOSP, rotation, new, old)
     assert not report.ok
-    (signature,) = [f for f in _findings(report, "ord-l") if f.check == "signature"]
+    (signature,) = [f for f in _findings(report, "ord") if f.check == "signature"]
     assert not signature.ok and "was revoked at entry" in signature.detail
-    assert all(f.ok for f in _findings(report, "rot-r"))  # the rotation itself is fine
+    assert all(f.ok for f in _findings(report, "rot"))  # the rotation itself is fine
 
 
 def test_a_backward_link_fails_even_from_a_redacted_entry() -> None:
