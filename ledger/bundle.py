@@ -1272,22 +1272,37 @@ def _check_link(c: _Checker, subject: str, a: Entry, b: Entry) -> bool:
     return c.fail("link", subject, f"no trace relation from {ra.type} to {rb.type}")
 
 
+_NEVER = 2**64  # a leaf index past every log: not withdrawn
+
 PartyIndex = tuple[
-    dict[str, list[tuple[int, bodies.Qualification]]],
+    dict[str, list[tuple[int, bodies.Qualification, int]]],
     dict[str, list[tuple[int, bodies.Enrolment]]],
 ]
 
 
 def _party_index(c: _Checker) -> PartyIndex:
-    """Approved qualifications and enrolments by participant, in leaf order (built once)."""
-    quals: dict[str, list[tuple[int, bodies.Qualification]]] = defaultdict(list)
+    """Approved qualifications (with the leaf index of the correction that withdrew each, or
+    ``_NEVER``) and enrolments by participant, in leaf order (built once)."""
+    withdrawn: dict[str, int] = {}
+    for other in c.bundle.entries:
+        record = other.record.record if other.record is not None else None
+        # A correction withdraws what it supersedes, only when its body parses.
+        if (
+            record is not None
+            and record.type == "correction"
+            and record.supersedes
+            and c.body(other) is not None
+        ):
+            withdrawn.setdefault(record.supersedes, other.leaf_index)
+    quals: dict[str, list[tuple[int, bodies.Qualification, int]]] = defaultdict(list)
     enrolled: dict[str, list[tuple[int, bodies.Enrolment]]] = defaultdict(list)
     for other in c.bundle.entries:
         if other.record is None:
             continue
         body = c.body(other)
         if isinstance(body, bodies.Qualification) and body.verdict == "approved":
-            quals[body.holder].append((other.leaf_index, body))
+            until = withdrawn.get(other.record.record.id, _NEVER)
+            quals[body.holder].append((other.leaf_index, body, until))
         elif isinstance(body, bodies.Enrolment):
             enrolled[body.uscc].append((other.leaf_index, body))
     return quals, enrolled
@@ -1309,8 +1324,8 @@ def _check_licences(c: _Checker, e: Entry, shipment: bodies.Shipment) -> None:
         subject = f"{c.subject(e)} {side} {party}"
         valid = [
             q
-            for index, q in quals.get(party, [])
-            if index <= e.leaf_index
+            for index, q, withdrawn_at in quals.get(party, [])
+            if index <= e.leaf_index < withdrawn_at
             and q.valid_from <= day
             and (q.valid_to is None or day < q.valid_to)
         ]
@@ -1318,17 +1333,34 @@ def _check_licences(c: _Checker, e: Entry, shipment: bodies.Shipment) -> None:
         missing = []
         if codes.BUSINESS_LICENCE not in kinds:
             missing.append(codes.BUSINESS_LICENCE)
-        role_kinds = [
-            codes.ROLE_LICENCES[r] for r in roles.get(party, ()) if r in codes.ROLE_LICENCES
-        ]
+        trading = [r for r in roles.get(party, ()) if r in codes.ROLE_LICENCES]
+        role_kinds = [codes.ROLE_LICENCES[r] for r in trading]
         if not role_kinds:
             missing.append("an enrolment with a trading role")
-        elif not any(k & kinds for k in role_kinds):
-            missing.append(" or ".join(sorted(set().union(*role_kinds))))
+        elif not any(_licence_fits(q, r) for r in trading for q in valid):
+            missing.append(" or ".join(sorted(set().union(*role_kinds))) + _types_hint(trading))
         if missing:
             c.fail("licence", subject, f"no approved licence valid on {day}: {', '.join(missing)}")
         else:
             c.add("licence", subject, True, f"valid on {day}")
+
+
+def _licence_fits(q: bodies.Qualification, role: str) -> bool:
+    """Whether ``q`` is a licence ``role`` trades under: of its kind, and a distribution
+    licence of a type for the role (the number's second letter, as the ledger's rules)."""
+    if q.kind not in codes.ROLE_LICENCES[role]:
+        return False
+    types = codes.DISTRIBUTION_LICENCE_TYPES.get(role)
+    return (
+        q.kind != codes.DISTRIBUTION_LICENCE
+        or types is None
+        or codes.distribution_licence_type(q.number) in types
+    )
+
+
+def _types_hint(roles: Sequence[str]) -> str:
+    types = sorted(set().union(*(codes.DISTRIBUTION_LICENCE_TYPES.get(r, ()) for r in roles)))
+    return f" (distribution licence of type {'/'.join(types)})" if types else ""
 
 
 def _check_anchor(c: _Checker, anchor: AnchorRef, cp: Checkpoint) -> None:

@@ -142,7 +142,11 @@ def _qual(holder: str, kind: str, number: str, valid_to: str | None = None) -> d
 
 
 def make_world(
-    *, dist_ships: int = 40, dist_licence_to: str | None = None, hosp_accepts: int = 38
+    *,
+    dist_ships: int = 40,
+    dist_licence_to: str | None = None,
+    hosp_accepts: int = 38,
+    dist_licence_number: str = "京AA1234567",
 ) -> World:
     log = MiniLog()
     keys = {who: SigningKey.generate() for who in (ADMIN, MAH, DIST, HOSP, REVIEWER)}
@@ -174,7 +178,7 @@ def make_world(
         (MAH, "business_licence", MAH, None),
         (MAH, "drug_manufacturing_licence", "京20250001", None),
         (DIST, "business_licence", DIST, None),
-        (DIST, "drug_distribution_licence", "京AA1234567", dist_licence_to),
+        (DIST, "drug_distribution_licence", dist_licence_number, dist_licence_to),
         (HOSP, "business_licence", HOSP, None),
         (HOSP, "medical_institution_licence", "PDY00001X", None),
     ):
@@ -880,3 +884,56 @@ def test_wrongly_typed_values_are_malformed_not_a_crash() -> None:
     record["record"]["type"] = ["batch"]
     with pytest.raises(MalformedInputError, match="record type"):
         Bundle.from_dict(typed)
+
+
+def test_a_withdrawn_licence_counts_only_before_its_withdrawal() -> None:
+    """A reviewer's correction superseding a licence withdraws it, as on the ledger: a
+    shipment after it fails the licence check; the shipments before it still pass."""
+    w = make_world()
+    licence = f"q-{DIST[-4:]}-drug_distribution_licence"
+    withdrawal = make_record(
+        w.keys[REVIEWER],
+        "correction",
+        REVIEWER,
+        {"reason": "licence withdrawn"},
+        time=DAY,
+        record_id="withdraw",
+        supersedes=licence,
+    )
+    w.idx["withdraw"] = w.log.add(withdrawal)
+    line = {"order_line": 0, "product": PRODUCT, "lot": LOT, "expiry_date": "2028-01-01"}
+    shipment = make_record(
+        w.keys[DIST],
+        "shipment",
+        DIST,
+        {
+            "order": "order-2",
+            "shipper": DIST,
+            "consignee": HOSP,
+            "lines": [{**line, "quantity": 10}],
+        },
+        time="2026-03-02T09:00:00Z",
+        record_id="ship-late",
+    )
+    w.idx["ship-late"] = w.log.add(shipment)
+    links = [*TRACE, ("accept-1", "ship-late")]
+    report = check_bundle(w.bundle(links=links, start="batch"), [w.signer.verifier()])
+    assert not report.ok
+    late = [f for f in report.findings if f.check == "licence" and "ship-late shipper" in f.subject]
+    assert late and not late[0].ok
+    earlier = [f for f in report.findings if f.check == "licence" and "ship-2 shipper" in f.subject]
+    assert earlier and earlier[0].ok
+
+
+def test_a_retail_distribution_licence_does_not_license_a_distributor() -> None:
+    """As in the ledger's rules: a distributor ships under a distribution licence of type A
+    or B; a single pharmacy's (D) licence does not count for it."""
+    w = make_world(dist_licence_number="京DA1234567")
+    report = check_bundle(w.bundle(links=TRACE, start="batch"), [w.signer.verifier()])
+    shipper = [
+        f for f in report.findings if f.check == "licence" and f"shipper {DIST}" in f.subject
+    ]
+    assert shipper and not any(f.ok for f in shipper)
+    assert "type A/B" in shipper[0].detail
+    good = make_world()
+    assert check_bundle(good.bundle(links=TRACE, start="batch"), [good.signer.verifier()]).ok
