@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import secrets
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from api.errors import AuthenticationError
@@ -64,35 +63,54 @@ class Challenge:
 
 
 class ChallengeStore:
-    """Outstanding challenges, each usable once, bounded in number (oldest dropped)."""
+    """Login challenges that need no storage until they are answered.
 
-    def __init__(self, ttl: int = 120, capacity: int = 100_000) -> None:
+    A challenge's nonce is 16 bytes, as 32 hex digits: its expiry (4 bytes, Unix seconds), 4
+    random bytes, and the first 8 bytes of an HMAC-SHA256, under a secret of this process,
+    over the key id and those 8 bytes. Issuing one stores nothing, so no number of requests for
+    challenges can push out another caller's (the key ids are public). Answering one checks
+    the MAC (the challenge was issued here, to this key), the expiry, and that it was not
+    answered before: the answered nonces are kept until they expire, each usable once.
+    """
+
+    def __init__(self, ttl: int = 120, secret: bytes | None = None) -> None:
         self.ttl = ttl
-        self.capacity = capacity
-        self._open: OrderedDict[str, Challenge] = OrderedDict()
+        self._secret = secret if secret is not None else secrets.token_bytes(32)
+        self._used: dict[str, int] = {}  # answered nonce -> its expiry
+        self._prune_at = 1024
         self._lock = threading.Lock()
 
+    def _mac(self, key_id: str, body: bytes) -> bytes:
+        return hmac.new(self._secret, key_id.encode() + b"|" + body, hashlib.sha256).digest()[:8]
+
     def issue(self, key_id: str, now: int) -> Challenge:
-        challenge = Challenge(secrets.token_hex(16), key_id, now + self.ttl)
-        with self._lock:
-            self._open[challenge.nonce] = challenge
-            while len(self._open) > self.capacity:
-                self._open.popitem(last=False)
-        return challenge
+        expires_at = now + self.ttl
+        body = expires_at.to_bytes(4, "big") + secrets.token_bytes(4)
+        return Challenge((body + self._mac(key_id, body)).hex(), key_id, expires_at)
 
     def take(self, nonce: str, key_id: str, now: int) -> Challenge:
-        """Remove and return the challenge; raise unless it is open, unexpired and for key_id."""
-        with self._lock:
-            challenge = self._open.pop(nonce, None)
-        if challenge is None:
-            raise AuthenticationError(f"challenge {nonce[:32]!r} is unknown or already used")
-        if challenge.key_id != key_id:
+        """Use the challenge once; raise unless it was issued here to key_id and is unexpired."""
+        try:
+            raw = bytes.fromhex(nonce)
+        except ValueError:
+            raw = b""
+        body, mac = raw[:8], raw[8:]
+        if len(raw) != 16 or not hmac.compare_digest(mac, self._mac(key_id, body)):
             raise AuthenticationError(
-                f"challenge was issued to key {challenge.key_id}, not to {key_id}"
+                f"challenge {nonce[:32]!r} is unknown or already used (or not issued to key"
+                f" {key_id})"
             )
-        if now > challenge.expires_at:
-            raise AuthenticationError(f"challenge expired at {challenge.expires_at}, now {now}")
-        return challenge
+        expires_at = int.from_bytes(body[:4], "big")
+        if now > expires_at:
+            raise AuthenticationError(f"challenge expired at {expires_at}, now {now}")
+        with self._lock:
+            if nonce in self._used:
+                raise AuthenticationError(f"challenge {nonce[:32]!r} is unknown or already used")
+            if len(self._used) >= self._prune_at:  # forget answered nonces that expired
+                self._used = {n: t for n, t in self._used.items() if t >= now}
+                self._prune_at = max(1024, 2 * len(self._used))  # amortized: O(1) a take
+            self._used[nonce] = expires_at
+        return Challenge(nonce, key_id, expires_at)
 
 
 def verify_challenge_signature(

@@ -9,8 +9,9 @@ from datetime import date
 import pytest
 from api_support import Api
 
-from api.auth import challenge_message
+from api.auth import ChallengeStore, challenge_message
 from api.client import ApiError
+from api.errors import AuthenticationError
 from ledger.bundle import Bundle, check_bundle, checkpoint_size
 from ledger.records import SigningKey, make_record
 from ledger.trade.scenario import AMOXICILLIN
@@ -87,6 +88,28 @@ def test_a_body_over_the_byte_limit_is_413_even_without_a_length(api: Api) -> No
         "message": f"request body exceeds {limit} bytes",
     }
     assert api.service.log.size() == before
+
+
+def test_challenges_survive_a_flood_and_bind_key_expiry_and_one_use() -> None:
+    """Issuing a challenge stores nothing, so 200,000 requests for others' challenges do not
+    push out a pending one; a nonce is good once, for its key, until it expires."""
+    store = ChallengeStore(ttl=120)
+    pending = store.issue("victim0000000000", 1_000)
+    for _ in range(200_000):
+        store.issue("flooder000000000", 1_000)
+    assert store.take(pending.nonce, "victim0000000000", 1_050).expires_at == 1_120
+    with pytest.raises(AuthenticationError, match="already used"):
+        store.take(pending.nonce, "victim0000000000", 1_050)
+    other = store.issue("victim0000000000", 1_000)
+    with pytest.raises(AuthenticationError, match="not issued to key flooder"):
+        store.take(other.nonce, "flooder000000000", 1_050)
+    with pytest.raises(AuthenticationError, match="expired at 1120"):
+        store.take(other.nonce, "victim0000000000", 1_121)
+    forged = other.nonce[:-1] + ("0" if other.nonce[-1] != "0" else "1")
+    with pytest.raises(AuthenticationError, match="unknown"):
+        store.take(forged, "victim0000000000", 1_050)
+    with pytest.raises(AuthenticationError, match="unknown"):
+        ChallengeStore().take(other.nonce, "victim0000000000", 1_050)  # another process
 
 
 def test_login_and_each_denial(api: Api) -> None:
