@@ -135,11 +135,17 @@ def _one_event(registry: Any, what: str, **topics: int) -> Any:
     return events[0]["args"]
 
 
-def _checked_anchor(registry: Any, event: Any) -> Anchor:
+def _stored_root(registry: Any, size: int) -> bytes:
+    return bytes(call_view(registry.functions.rootForSize(size), f"the root anchored for {size}"))
+
+
+def _checked_anchor(registry: Any, event: Any, root: bytes | None = None) -> Anchor:
     """The anchor an ``Anchored`` event describes, once its root is the one the contract
-    holds in storage for its size (a node serving a forged log is caught here)."""
+    holds in storage for its size (``root``, when already read; a node serving a forged log
+    is caught here)."""
     size = int(event["treeSize"])
-    root = bytes(call_view(registry.functions.rootForSize(size), f"the root anchored for {size}"))
+    if root is None:
+        root = _stored_root(registry, size)
     if bytes(event["root"]) != root:
         raise ChainError(
             f"registry {registry.address}: the Anchored event of index {event['index']} has"
@@ -156,12 +162,13 @@ def fetch_anchor(registry: Any, size: int) -> Anchor:
     chain cannot be read or its event disagrees with its storage.
     """
     _check_size(size, "tree size")
-    root = bytes(call_view(registry.functions.rootForSize(size), f"the root anchored for {size}"))
+    root = _stored_root(registry, size)
     if root == ZERO_ROOT:
         raise AnchorNotFoundError(
             f"tree size {size} is not anchored in registry {registry.address}"
         )
-    return _checked_anchor(registry, _one_event(registry, f"tree size {size}", treeSize=size))
+    event = _one_event(registry, f"tree size {size}", treeSize=size)
+    return _checked_anchor(registry, event, root)
 
 
 def fetch_latest_anchor(registry: Any) -> Anchor | None:

@@ -361,14 +361,25 @@ class LedgerService:
         if dispute is not None:
             # Both parties read the ruling on their money; the arbiter who ruled, the dispute.
             order_id = dispute.order_id
-            ruling = load_row(tx, RecordRow, dispute.resolution_id or "")
-            if ruling is not None:
-                parties.add(ruling.actor)
+            if dispute.resolution_id is not None:
+                ruling = load_row(tx, RecordRow, dispute.resolution_id)
+                if ruling is not None:
+                    parties.add(ruling.actor)
         if isinstance(order_id, str):
             order = load_row(tx, OrderRow, order_id)
             if order is not None:
                 parties |= {order.buyer, order.seller}
         return parties
+
+    def may_read(self, tx: Transaction, reader: Principal, signed: SignedRecord) -> bool:
+        """Whether ``reader`` may read ``signed``: auditors and regulators everything, a
+        participant the records it is party to (``parties_of``), an arbiter also the open
+        disputes it may rule on."""
+        return (
+            reader.reads_everything
+            or (signed.record.type == "dispute" and "arbiter" in reader.roles)
+            or reader.actor in self.parties_of(tx, signed)
+        )
 
     @staticmethod
     def _require_reader(principal: Principal | None) -> Principal:
@@ -399,7 +410,6 @@ class LedgerService:
         query: dict[str, Any],
         parties: Iterable[str] = (),
         licence_spans: Mapping[str, tuple[str, str] | None] | None = None,
-        redact: frozenset[str] = frozenset(),
         redact_leaves: frozenset[int] = frozenset(),
         day: date | None = None,
         checkpoint: StoredCheckpoint | None = None,
@@ -443,7 +453,7 @@ class LedgerService:
         used_keys: set[str] = set()
         for i in indices:
             e = stored[i]
-            if e.type in redact or i in redact_leaves:
+            if i in redact_leaves:
                 entries.append(
                     {"leaf_index": i, "leaf_hash": e.leaf_hash.hex(), "redacted": e.type}
                 )
@@ -573,12 +583,7 @@ class LedgerService:
             if entry is None:
                 raise NotFoundError(f"record {record_id!r} has no stored body")
             signed = SignedRecord.from_json(entry[2])
-            arbitrating = signed.record.type == "dispute" and "arbiter" in reader.roles
-            if not (
-                reader.reads_everything
-                or arbitrating  # an open dispute is read by the arbiters who may rule on it
-                or reader.actor in self.parties_of(tx, signed)
-            ):
+            if not self.may_read(tx, reader, signed):
                 raise PermissionDeniedError(f"{reader.actor} is not a party to record {record_id}")
             bundle = self._bundle(
                 tx,
@@ -645,22 +650,25 @@ class LedgerService:
         direction: str,
         query: dict[str, Any],
         *,
-        redact: frozenset[str] = frozenset(),
-        reader: Principal | None = None,
+        reader: Principal | None,
         cp: StoredCheckpoint,
     ) -> dict[str, Any]:
-        """A trace's bundle. For a ``reader`` who does not read everything, the acceptances
-        and returns of moves it was no party to are redacted (leaf hash only, as in the public
-        view): their records and leaves carry the quantities accepted and the amount due,
-        which ``GET /v1/records`` refuses it."""
+        """A trace's bundle. Steps of the types that carry prices or amounts (acceptances
+        and returns: their leaves carry the amount due) are redacted to their leaf hash for
+        the public view (``reader`` None) and, for a reader who does not read everything,
+        where it was no party to the move (``GET /v1/records`` refuses it those records)."""
         leaf_of = {s.record_id: s.leaf_index for s in steps}
         redact_leaves = frozenset(
             s.leaf_index
             for s in steps
-            if reader is not None
-            and not reader.reads_everything
-            and s.type in PUBLIC_REDACTED_TYPES
-            and reader.actor not in (s.from_holder, s.to_holder, s.actor)
+            if s.type in PUBLIC_REDACTED_TYPES
+            and (
+                reader is None
+                or (
+                    not reader.reads_everything
+                    and reader.actor not in (s.from_holder, s.to_holder, s.actor)
+                )
+            )
         )
         links = [(leaf_of[f], s.leaf_index) for s in steps for f in s.follows if f in leaf_of]
         parties = {p for s in steps for p in (s.from_holder, s.to_holder, s.actor) if p}
@@ -674,7 +682,6 @@ class LedgerService:
             query=query,
             parties=parties,
             licence_spans=_trading_spans(steps),
-            redact=redact,
             redact_leaves=redact_leaves,
             checkpoint=cp,
         )
@@ -716,18 +723,10 @@ class LedgerService:
             if not reader.reads_everything and reader.actor not in involved:
                 raise PermissionDeniedError(f"{reader.actor} never held unit {code}")
         query = {"kind": "public_unit" if public else "trace_unit", "code": code}
-        redact = PUBLIC_REDACTED_TYPES if public else frozenset()
         cp = self._fresh_checkpoint()
         with self.db.read() as tx:
             bundle = self._trace_bundle(
-                tx,
-                result.steps,
-                row,
-                "reverse",
-                query,
-                redact=redact,
-                reader=None if public else reader,
-                cp=cp,
+                tx, result.steps, row, "reverse", query, reader=None if public else reader, cp=cp
             )
         if public:
             summary = {
@@ -770,7 +769,9 @@ class LedgerService:
         query = {"kind": "recall_scope", "batch": row.batch_id}
         cp = self._fresh_checkpoint()
         with self.db.read() as tx:
-            bundle = self._trace_bundle(tx, result.steps, row, "forward", query, cp=cp)
+            bundle = self._trace_bundle(
+                tx, result.steps, row, "forward", query, reader=reader, cp=cp
+            )
         return BundleAnswer(
             {"batch": row.batch_id, "recall_scope": trace_to_json(result.recall_scope)}, bundle
         )

@@ -1284,27 +1284,23 @@ def _party_index(c: _Checker) -> PartyIndex:
     """Approved qualifications (with the leaf index of the correction that withdrew each, or
     ``_NEVER``) and enrolments by participant, in leaf order (built once)."""
     withdrawn: dict[str, int] = {}
-    for other in c.bundle.entries:
-        record = other.record.record if other.record is not None else None
-        # A correction withdraws what it supersedes, only when its body parses.
-        if (
-            record is not None
-            and record.type == "correction"
-            and record.supersedes
-            and c.body(other) is not None
-        ):
-            withdrawn.setdefault(record.supersedes, other.leaf_index)
-    quals: dict[str, list[tuple[int, bodies.Qualification, int]]] = defaultdict(list)
+    approved: list[tuple[str, int, bodies.Qualification]] = []
     enrolled: dict[str, list[tuple[int, bodies.Enrolment]]] = defaultdict(list)
     for other in c.bundle.entries:
         if other.record is None:
             continue
+        record = other.record.record
         body = c.body(other)
         if isinstance(body, bodies.Qualification) and body.verdict == "approved":
-            until = withdrawn.get(other.record.record.id, _NEVER)
-            quals[body.holder].append((other.leaf_index, body, until))
+            approved.append((record.id, other.leaf_index, body))
         elif isinstance(body, bodies.Enrolment):
             enrolled[body.uscc].append((other.leaf_index, body))
+        elif record.type == "correction" and record.supersedes and body is not None:
+            # A correction withdraws what it supersedes, only when its body parses.
+            withdrawn.setdefault(record.supersedes, other.leaf_index)
+    quals: dict[str, list[tuple[int, bodies.Qualification, int]]] = defaultdict(list)
+    for record_id, index, body in approved:
+        quals[body.holder].append((index, body, withdrawn.get(record_id, _NEVER)))
     return quals, enrolled
 
 
@@ -1337,30 +1333,15 @@ def _check_licences(c: _Checker, e: Entry, shipment: bodies.Shipment) -> None:
         role_kinds = [codes.ROLE_LICENCES[r] for r in trading]
         if not role_kinds:
             missing.append("an enrolment with a trading role")
-        elif not any(_licence_fits(q, r) for r in trading for q in valid):
-            missing.append(" or ".join(sorted(set().union(*role_kinds))) + _types_hint(trading))
+        elif not any(
+            codes.licence_serves_role(q.kind, q.number, r) for r in trading for q in valid
+        ):
+            kinds_needed = " or ".join(sorted(set().union(*role_kinds)))
+            missing.append(kinds_needed + codes.distribution_types_hint(trading))
         if missing:
             c.fail("licence", subject, f"no approved licence valid on {day}: {', '.join(missing)}")
         else:
             c.add("licence", subject, True, f"valid on {day}")
-
-
-def _licence_fits(q: bodies.Qualification, role: str) -> bool:
-    """Whether ``q`` is a licence ``role`` trades under: of its kind, and a distribution
-    licence of a type for the role (the number's second letter, as the ledger's rules)."""
-    if q.kind not in codes.ROLE_LICENCES[role]:
-        return False
-    types = codes.DISTRIBUTION_LICENCE_TYPES.get(role)
-    return (
-        q.kind != codes.DISTRIBUTION_LICENCE
-        or types is None
-        or codes.distribution_licence_type(q.number) in types
-    )
-
-
-def _types_hint(roles: Sequence[str]) -> str:
-    types = sorted(set().union(*(codes.DISTRIBUTION_LICENCE_TYPES.get(r, ()) for r in roles)))
-    return f" (distribution licence of type {'/'.join(types)})" if types else ""
 
 
 def _check_anchor(c: _Checker, anchor: AnchorRef, cp: Checkpoint) -> None:

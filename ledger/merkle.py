@@ -368,6 +368,26 @@ def verify_consistency(
         if path:
             raise ProofSizeError(len(path), 0)
         return
+    fr, sr = _consistency_roots(size1, size2, path, root1)
+    if fr != root1:
+        raise RootMismatchError(root1, fr, "root1")
+    if sr != root2:
+        raise RootMismatchError(root2, sr, "root2")
+
+
+def consistency_roots(size1: int, size2: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """The two roots a consistency path implies, for ``0 < size1 < size2`` with ``size1``
+    not a power of two (the path then starts with its seed hash): the roots that make
+    ``path`` a valid proof, as ``root_from_inclusion_proof`` is for an inclusion path."""
+    _check_path(path)
+    if not 0 < size1 < size2 or size1 & (size1 - 1) == 0:
+        raise IndexRangeError(f"want 0 < size1 < size2, size1 not a power of two: {size1}, {size2}")
+    return _consistency_roots(size1, size2, path, b"")
+
+
+def _consistency_roots(
+    size1: int, size2: int, path: Sequence[bytes], root1: bytes
+) -> tuple[bytes, bytes]:
     # RFC 9162 §2.1.4.2 from the level of size1's last perfect subtree (its trailing zero
     # bits are skipped), with consistency_proof_size inlined. That subtree's hash is the
     # seed: path[0], or root1 itself when size1 is a power of two (fn == 0).
@@ -397,7 +417,4 @@ def verify_consistency(
             h.update(c)
             sr = h.digest()
         left >>= 1
-    if fr != root1:
-        raise RootMismatchError(root1, fr, "root1")
-    if sr != root2:
-        raise RootMismatchError(root2, sr, "root2")
+    return fr, sr

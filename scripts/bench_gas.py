@@ -47,7 +47,7 @@ from ledger.leaf import LeafHeader, LeafKind, encode_leaf  # noqa: E402
 from ledger.merkle import (  # noqa: E402
     MemoryTree,
     consistency_proof_size,
-    hash_children,
+    consistency_roots,
     hash_leaf,
     root_from_inclusion_proof,
 )
@@ -105,25 +105,6 @@ def consistency_hashes(size1: int, size2: int) -> int:
 def log_cost(receipt: Any) -> int:
     """The LOG gas of every event in ``receipt``: 375 + 375 per topic + 8 per data byte."""
     return sum(375 + 375 * len(log["topics"]) + 8 * len(log["data"]) for log in receipt["logs"])
-
-
-def roots_from_consistency_path(size1: int, size2: int, path: list[bytes]) -> tuple[bytes, bytes]:
-    """The two roots an RFC 9162 consistency path implies, for ``0 < size1 < size2`` with
-    ``size1`` not a power of two (the path then starts with the seed hash): the roots that
-    make ``path`` a valid proof, as ``root_from_inclusion_proof`` is for an inclusion path."""
-    shift = (size1 & -size1).bit_length() - 1
-    fn, sn = (size1 - 1) >> shift, (size2 - 1) >> shift
-    assert fn, "size1 must not be a power of two"
-    inner = (fn ^ sn).bit_length()
-    left = fn | (-1 << inner)
-    fr = sr = path[0]
-    for c in path[1:]:
-        if left & 1:
-            fr, sr = hash_children(c, fr), hash_children(c, sr)
-        else:
-            sr = hash_children(sr, c)
-        left >>= 1
-    return fr, sr
 
 
 @dataclass
@@ -426,7 +407,7 @@ class Bench:
         size1 = (1 << level) + self.rng.randrange(1 << (level - 1)) | 1  # odd: not a power of 2
         size2 = size1 + 1_000
         path = [self.rng.randbytes(32) for _ in range(consistency_proof_size(size1, size2))]
-        root1, root2 = roots_from_consistency_path(size1, size2, path)
+        root1, root2 = consistency_roots(size1, size2, path)
         self.chain.transact(registry.functions.anchor(size1, root1, []), self.anchorer)
         self.anchor(registry, size1, size2, root2, path)
 

@@ -30,6 +30,7 @@ from ledger.merkle import (
     MemoryTree,
     consistency_plan,
     consistency_proof_size,
+    consistency_roots,
     hash_children,
     hash_leaf,
     inclusion_plan,
@@ -818,3 +819,17 @@ def test_pymerkle_agrees_on_roots_and_inclusion_paths() -> None:
         assert theirs[0] == ours.leaf_hash(index)
         assert theirs[1:] == ours.inclusion_proof(index, n)
         verify_inclusion(index, n, theirs[0], theirs[1:], peer.get_state(n))
+
+
+def test_consistency_roots_are_the_roots_a_real_proof_leads_to() -> None:
+    tree = MemoryTree()
+    for i in range(300):
+        tree.append(i.to_bytes(2, "big"))
+    for size1, size2 in ((3, 8), (5, 300), (127, 129), (299, 300)):
+        path = tree.consistency_proof(size1, size2)
+        assert consistency_roots(size1, size2, path) == (tree.root(size1), tree.root(size2))
+    with pytest.raises(ProofSizeError):
+        consistency_roots(5, 300, tree.consistency_proof(5, 300)[:-1])
+    for size1, size2 in ((4, 8), (0, 8), (9, 8)):  # a power of two has no seed in its path
+        with pytest.raises(IndexRangeError):
+            consistency_roots(size1, size2, [])

@@ -176,7 +176,7 @@ def export_document(  # noqa: PLR0917 - mirrors the query parameters
             entries = list(resolver.entries(list(range(start, end))).values())
         entries.sort(key=lambda e: e.leaf_index)
         if not principal.reads_everything:
-            visible = [e for e in entries if principal.actor in service.parties_of(tx, e.signed)]
+            visible = [e for e in entries if service.may_read(tx, principal, e.signed)]
             if by_batch and not visible:
                 raise PermissionDeniedError(
                     f"{principal.actor} is party to no record of batch {batch_id}"

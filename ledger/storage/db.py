@@ -68,7 +68,7 @@ class Transaction:
     @property
     def sees_only_committed(self) -> bool:
         """True when no transaction is open on this connection, so every statement reads
-        committed state (an ``autocommit()`` read inside this thread's open write does not)."""
+        committed state (a ``reader()`` read inside this thread's open write does not)."""
         if self.dialect is SQLITE:
             return not self._conn.in_transaction
         return int(self._conn.info.transaction_status) == 0  # psycopg TransactionStatus.IDLE
@@ -295,18 +295,13 @@ class Database:
         finally:
             conn.execute("ROLLBACK")
 
-    @contextmanager
-    def autocommit(self) -> Iterator[Transaction]:
+    def reader(self) -> Transaction:
         """Statements that each run on their own, without BEGIN/ROLLBACK round trips.
 
         Only for reads that need no snapshot spanning statements, such as reads of
         append-only data (the Merkle log). Inside an open ``write()``/``read()`` on this
         thread, the statements run in that transaction.
         """
-        yield self.reader()
-
-    def reader(self) -> Transaction:
-        """What ``autocommit()`` yields, without a context manager (for hot read paths)."""
         conn = self._connection()
         return Transaction(conn, self.dialect, self._hot_cursor())
 

@@ -370,7 +370,7 @@ class MerkleLog:
 
     def _committed(self, tx: Transaction) -> bool:
         """Whether ``tx``'s statements see only committed state: no transaction is open on
-        its connection (``autocommit()`` runs inside one if this thread has one open)."""
+        its connection (``Database.reader()`` runs inside one if this thread has one open)."""
         return tx.sees_only_committed
 
     def _fetch(

@@ -9,7 +9,7 @@ deployment can change them without touching the rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 from ledger.errors import MalformedInputError
@@ -227,6 +227,24 @@ def verify_licence_number(kind: str, number: str, holder_uscc: str) -> None:
 def distribution_licence_type(number: str) -> str:
     """A, B, C or D: wholesale, chain headquarters, chain store, single pharmacy."""
     return number[1]
+
+
+def licence_serves_role(kind: str, number: str, role: str) -> bool:
+    """Whether a licence of ``kind`` numbered ``number`` is one ``role`` trades under: of a
+    kind in ``ROLE_LICENCES[role]`` and, for a distribution licence, of a type in
+    ``DISTRIBUTION_LICENCE_TYPES[role]``. The ledger's rules and the bundle verifier share it."""
+    if kind not in ROLE_LICENCES.get(role, ()):
+        return False
+    types = DISTRIBUTION_LICENCE_TYPES.get(role)
+    return (
+        kind != DISTRIBUTION_LICENCE or types is None or distribution_licence_type(number) in types
+    )
+
+
+def distribution_types_hint(roles: Iterable[str]) -> str:
+    """ " (a distribution licence of type A/B)" for messages, or "" when no role needs one."""
+    types = sorted(set().union(*(DISTRIBUTION_LICENCE_TYPES.get(r, ()) for r in roles)))
+    return f" (a distribution licence of type {'/'.join(types)})" if types else ""
 
 
 def approval_letter(approval_number: str) -> str:

@@ -377,27 +377,23 @@ def _valid_licences(  # noqa: PLR0917
     day: date,
     missing_rule: str,
     what: str,
-    distribution_types: frozenset[str] | None = None,
+    roles: frozenset[str] = frozenset(),
 ) -> list[QualRow]:
-    """``p``'s approved licences of ``kinds`` valid on ``day`` (distribution licences only of
-    ``distribution_types`` when given); a named refusal when there is none."""
+    """``p``'s approved licences of ``kinds`` valid on ``day`` (with ``roles``: only those
+    one of the roles trades under, ``codes.licence_serves_role``); a named refusal when there
+    is none."""
     quals = [
         q
         for q in ws.qualifications(p.uscc)
         if q.kind in kinds
         and q.usable
-        and (
-            distribution_types is None
-            or q.kind != codes.DISTRIBUTION_LICENCE
-            or codes.distribution_licence_type(q.number) in distribution_types
-        )
+        and (not roles or any(codes.licence_serves_role(q.kind, q.number, r) for r in roles))
     ]
     valid = [q for q in quals if q.valid_on(day)]
     if valid:
         return valid
     names = " or ".join(codes.LICENCE_NAMES_ZH.get(k, k) for k in sorted(kinds))
-    if distribution_types is not None and codes.DISTRIBUTION_LICENCE in kinds:
-        names += f" (a distribution licence of type {'/'.join(sorted(distribution_types))})"
+    names += codes.distribution_types_hint(roles)
     if not quals:
         raise RuleViolation(missing_rule, f"{_who(p, p.uscc)} has no approved {names} ({what})")
     expired = [q for q in quals if q.to_date is not None and q.to_date <= day]
@@ -428,12 +424,7 @@ def check_party(
         _need_role(p, codes.SELLER_ROLES if side == "seller" else codes.BUYER_ROLES, side)
     _valid_licences(ws, p, frozenset({codes.BUSINESS_LICENCE}), day, "QUAL-MISSING", side)
     kinds = frozenset().union(*(codes.ROLE_LICENCES.get(r, frozenset()) for r in trading))
-    types = frozenset().union(
-        *(codes.DISTRIBUTION_LICENCE_TYPES.get(r, frozenset()) for r in trading)
-    )
-    valid = _valid_licences(
-        ws, p, kinds, day, "QUAL-MISSING", f"{side} role licence", types or None
-    )
+    valid = _valid_licences(ws, p, kinds, day, "QUAL-MISSING", f"{side} role licence", trading)
     covering = [q for q in valid if product.category in q.scope_set]
     if not covering:
         q = valid[0]
@@ -819,6 +810,11 @@ def _known_order(ws: WorkingState, order_id: str) -> OrderRow:
     return order
 
 
+def _refuse_closed(order: OrderRow) -> None:
+    if order.status == "cancelled":
+        raise RuleViolation("ORDER-CLOSED", f"order {order.order_id} was cancelled")
+
+
 def _invoice(ws: WorkingState, ctx: Context, r: _Rec, body: b.Invoice) -> LeafHeader:
     _same(r, body.seller, "seller")
     _need_role(_party(ws, body.buyer, "buyer"), codes.BUYER_ROLES, "buyer")
@@ -830,8 +826,7 @@ def _invoice(ws: WorkingState, ctx: Context, r: _Rec, body: b.Invoice) -> LeafHe
                 f"order {body.order} is from {order.buyer} to {order.seller}; the invoice is"
                 f" from {body.seller} to {body.buyer}",
             )
-        if order.status == "cancelled":
-            raise RuleViolation("ORDER-CLOSED", f"order {order.order_id} was cancelled")
+        _refuse_closed(order)
         _not_before(r, order.ordered_at, "order")
     for i, line in enumerate(body.lines):
         _product(ws, line.product)
@@ -910,8 +905,7 @@ def _shipment(ws: WorkingState, ctx: Context, r: _Rec, body: b.Shipment) -> Leaf
             f"order {order.order_id} is from seller {order.seller} to buyer {order.buyer};"
             f" the shipment goes from {body.shipper} to {body.consignee}",
         )
-    if order.status == "cancelled":
-        raise RuleViolation("ORDER-CLOSED", f"order {order.order_id} was cancelled")
+    _refuse_closed(order)
     _not_before(r, order.ordered_at, "order")
     seller = r.actor
     assert seller is not None
@@ -1272,8 +1266,7 @@ def _dispute(ws: WorkingState, ctx: Context, r: _Rec, body: b.Dispute) -> LeafHe
         raise RuleViolation(
             "DISPUTE-OPEN", f"order {order.order_id} already has dispute {order.dispute_id}"
         )
-    if order.status == "cancelled":
-        raise RuleViolation("ORDER-CLOSED", f"order {order.order_id} was cancelled")
+    _refuse_closed(order)
     _not_before(r, order.ordered_at, "order")
     ws.put(DisputeRow(r.id, order.order_id, r.uscc, r.time, body.reason))
     ws.put(replace(order, dispute_id=r.id, payment_status="disputed"))

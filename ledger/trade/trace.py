@@ -367,6 +367,12 @@ def _day(time: str) -> date:
 _LATEST = "\uffff"  # after every ISO time: no bound
 
 
+def _fed_by(e: Edge, before: str) -> bool:
+    """Whether the receipt ``e`` was accepted by ``before`` (an onward shipment's time), so
+    it can have supplied that shipment."""
+    return (e.accepted_at or _LATEST) <= before
+
+
 def _inbound_sales(edges: Iterable[Edge]) -> dict[str, list[Edge]]:
     """Accepted sales of the batch, by the holder that received them."""
     inbound: dict[str, list[Edge]] = defaultdict(list)
@@ -386,7 +392,7 @@ def _sources(inbound: Mapping[str, list[Edge]], holder: str) -> list[Edge]:
     while work:
         h = work.pop()
         for e in inbound.get(h, ()):
-            if e in chosen or (e.accepted_at or _LATEST) > bound[h]:
+            if e in chosen or not _fed_by(e, bound[h]):
                 continue
             chosen.add(e)
             if e.shipped_at > bound.get(e.from_holder, ""):
@@ -550,7 +556,7 @@ def two_invoice_check(
             return
         latest: dict[str, Edge] = {}
         for e in inbound.get(h, ()):
-            if (e.accepted_at or _LATEST) > before or e.from_holder in visiting:
+            if not _fed_by(e, before) or e.from_holder in visiting:
                 continue
             kept = latest.get(e.from_holder)
             if kept is None or e.shipped_at > kept.shipped_at:

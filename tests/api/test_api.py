@@ -201,6 +201,10 @@ def test_trace_bundles_redact_the_acceptances_of_other_pairs(api: Api) -> None:
         assert accept1 not in shown
         redacted = [e for e in bundle["entries"] if e.get("redacted") == "acceptance"]
         assert redacted and all(set(e) == {"leaf_index", "leaf_hash", "redacted"} for e in redacted)
+    # The registrant's recall scope: the moves downstream between others, redacted too.
+    scope = api.client(api.party_key("mah")).recall_scope(story["batch"])["bundle"]
+    _verify(api, scope)
+    assert any(e.get("redacted") == "acceptance" for e in scope["entries"])
     # The parties to that acceptance (the consignee and the shipper) still see it whole.
     for name in ("dist1", "mah"):
         full = api.client(api.party_key(name)).trace_forward(story["batch"])["bundle"]
